@@ -1,0 +1,292 @@
+"""One object per benchmark: graph + split(s) + metric + evaluator.
+
+``load_task(name)`` returns a :class:`NodeTask` or :class:`LinkTask`. Every model, trainer and
+augmentation runs against these objects, so any combination is one command.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from graphlib_pyg.data import datasets as ds
+from graphlib_pyg.data import splits as sp
+from graphlib_pyg.data import synthetic
+from graphlib_pyg.data.graph import GraphIndex, validate_graph
+
+#: Link splits for non-OGB graphs: (val fraction, test fraction, metric).
+LINK_SPLITS = {"70-10-20": (0.1, 0.2, "hits@100"), "85-5-10": (0.05, 0.1, "rocauc"),
+               "forwardgnn": (0.16, 0.2, "rocauc")}
+_FORWARDGNN_DIRS = {"cora_ml": "CitationFull-Cora_ML", "citeseer_full": "CitationFull-CiteSeer",
+                    "amazon-photo": "Amazon-Photo"}
+
+
+class Task:
+    """Common part of node and link tasks.
+
+    Attributes:
+        name: dataset name.
+        data: the full graph (``x`` may be ``None`` for featureless graphs such as ogbl-ddi).
+        metric: ``accuracy``, ``rocauc``, ``hits@K`` or ``mrr``.
+        ogb_name: the OGB dataset name when OGB's Evaluator defines the metric.
+        split_name: which split protocol ``split(run)`` follows.
+    """
+
+    kind: str = ""
+
+    def __init__(self, name: str, data: Data, metric: str, split_name: str,
+                 ogb_name: str | None = None) -> None:
+        validate_graph(data.edge_index, data.num_nodes, getattr(data, "x", None), name=name)
+        self.name, self.data, self.metric = name, data, metric
+        self.split_name, self.ogb_name = split_name, ogb_name
+        self._index: dict[int, tuple[Data, GraphIndex]] = {}
+
+    @property
+    def num_nodes(self) -> int:
+        return self.data.num_nodes
+
+    @property
+    def num_features(self) -> int:
+        x = getattr(self.data, "x", None)
+        return 0 if x is None else x.size(1)
+
+    def index(self, graph: Data | None = None) -> GraphIndex:
+        """The cached :class:`GraphIndex` of ``graph`` (default: the task's full graph)."""
+        graph = self.data if graph is None else graph
+        hit = self._index.get(id(graph))
+        if hit is None or hit[0] is not graph:
+            hit = (graph, GraphIndex(graph.edge_index, graph.num_nodes))
+            self._index[id(graph)] = hit
+        return hit[1]
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.name!r}, nodes={self.num_nodes}, "
+                f"edges={self.data.edge_index.size(1)}, split={self.split_name!r}, "
+                f"metric={self.metric!r})")
+
+
+class NodeTask(Task):
+    """Node classification: ``split(run)`` gives run ``run``'s train/val/test nodes.
+
+    Fixed splits (public, official, geom-gcn, forwardgnn) cycle: run r uses split r mod K. Random
+    splits are drawn with seed r.
+    """
+
+    kind = "node"
+
+    def __init__(self, name: str, data: Data, metric: str, split_name: str,
+                 splits: list[sp.NodeSplit] | None = None,
+                 split_fn: Callable[[int], sp.NodeSplit] | None = None,
+                 ogb_name: str | None = None) -> None:
+        super().__init__(name, data, metric, split_name, ogb_name)
+        if (splits is None) == (split_fn is None):
+            raise ValueError("give exactly one of splits or split_fn")
+        self._splits, self._split_fn = splits, split_fn
+        y = data.y
+        self.multilabel = y.dim() == 2 and y.size(1) > 1
+        self.num_classes = y.size(1) if self.multilabel else int(y.max()) + 1
+
+    @property
+    def num_splits(self) -> int | None:
+        """Number of fixed splits, or ``None`` when every run draws a new random split."""
+        return None if self._splits is None else len(self._splits)
+
+    def split(self, run: int = 0) -> sp.NodeSplit:
+        if self._splits is not None:
+            return self._splits[run % len(self._splits)]
+        return self._split_fn(run)
+
+    def evaluate(self, out: Tensor, idx: Tensor) -> float:
+        """Metric of model output ``out`` (N, C) on the nodes ``idx``."""
+        from graphlib_pyg.bench.metrics import node_metric
+
+        return node_metric(self.metric, self.data.y[idx], out[idx], self.ogb_name)
+
+
+class LinkTask(Task):
+    """Link prediction: ``split(run)`` gives the message-passing graph and supervision edges."""
+
+    kind = "link"
+
+    def __init__(self, name: str, data: Data, metric: str, split_name: str,
+                 split_fn: Callable[[int], sp.LinkSplit], fixed: bool,
+                 ogb_name: str | None = None) -> None:
+        super().__init__(name, data, metric, split_name, ogb_name)
+        self._split_fn, self.fixed = split_fn, fixed
+        self._cache: dict[int, sp.LinkSplit] = {}
+
+    @property
+    def num_splits(self) -> int | None:
+        return 1 if self.fixed else None
+
+    def split(self, run: int = 0) -> sp.LinkSplit:
+        key = 0 if self.fixed else run
+        if key not in self._cache:
+            self._cache[key] = self._split_fn(key)
+        return self._cache[key]
+
+    def evaluate(self, pos: Tensor, neg: Tensor, neg_per_pos: int | None = None) -> float:
+        from graphlib_pyg.bench.metrics import link_metric
+
+        return link_metric(self.metric, pos, neg, neg_per_pos, self.ogb_name)
+
+
+def available_tasks() -> list[str]:
+    return sorted(ds.registry()) + sorted(synthetic.GENERATORS)
+
+
+def _unknown(name: str) -> KeyError:
+    names = available_tasks()
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return KeyError(f"unknown dataset {name!r}.{hint} Valid: {', '.join(names)}")
+
+
+def _check_split(name: str, split: str, valid) -> None:
+    if split not in valid:
+        raise ValueError(f"dataset {name!r} has no split {split!r}; valid: {', '.join(valid)}")
+
+
+def load_task(name: str, root: str | Path | None = None, split: str | None = None,
+              task: str | None = None, metric: str | None = None, **params) -> NodeTask | LinkTask:
+    """Load a benchmark task by name.
+
+    Args:
+        name: dataset name (see :func:`available_tasks`), e.g. ``cora``, ``amazon-photo``,
+            ``tolokers``, ``ogbl-ddi``, ``csbm``.
+        root: raw data root (default ``$GRAPHLIB_DATA``).
+        split: split protocol. Node tasks: ``public``/``random``/``geom-gcn`` (Planetoid),
+            ``random`` (60/20/20), ``official``, ``geom-gcn``, ``forwardgnn``. Link tasks on
+            non-OGB graphs: ``70-10-20`` (Hits@100, default), ``85-5-10``, ``forwardgnn``.
+        task: ``"node"`` or ``"link"``; a node dataset loaded with ``task="link"`` becomes a
+            link-prediction task on its graph. Default: the dataset's own kind.
+        metric: override the default metric.
+        **params: generator parameters for synthetic tasks (``num_nodes``, ``homophily``, ...)
+            and split fractions (``train``, ``val``, ``test``).
+
+    Returns:
+        A :class:`NodeTask` or :class:`LinkTask`.
+    """
+    split_params = {k: params.pop(k) for k in ("train", "val", "test") if k in params}
+    if name in synthetic.GENERATORS:
+        kind, gen = synthetic.GENERATORS[name]
+        data = gen(**params)
+        ogb_name = None
+        default_metric = "accuracy"
+        fixed_splits = None
+    else:
+        if params:
+            raise TypeError(f"unexpected parameters for dataset {name!r}: {sorted(params)}")
+        reg = ds.registry()
+        if name not in reg:
+            raise _unknown(name)
+        spec = reg[name]
+        kind = spec.kind
+        dataset = ds.load_dataset(name, root)
+        ogb_name = name if spec.family == "ogb" else None
+        default_metric = "accuracy" if spec.metric == "acc" else spec.metric
+        if spec.family == "ogb" and kind == "link":
+            return _ogb_link_task(name, dataset, split or "official", metric or default_metric)
+        data = ds.graph_from_dataset(dataset)
+        if getattr(data, "x", None) is not None and spec.family in ("planetoid", "citationfull"):
+            data.x = _row_normalize(data.x)  # as PyG's NormalizeFeatures / the papers' code
+        fixed_splits = (spec, dataset)
+    if task is not None and task not in ("node", "link"):
+        raise ValueError(f"task must be 'node' or 'link', got {task!r}")
+    kind = task or kind
+    if kind == "link":
+        split = split or "70-10-20"
+        _check_split(name, split, LINK_SPLITS)
+        val, test, m = LINK_SPLITS[split]
+        val, test = split_params.get("val", val), split_params.get("test", test)
+        ret = LinkTask(name, data, metric or m, split,
+                       lambda run: sp.random_link_split(data, val, test, seed=run), fixed=False)
+        return ret
+    if name in synthetic.GENERATORS:
+        split = split or "random"
+        _check_split(name, split, ("random",))
+        return NodeTask(name, data, metric or default_metric, split,
+                        split_fn=_random_fn(data.num_nodes, split_params))
+    spec, dataset = fixed_splits
+    split = split or spec.splits[0]
+    _check_split(name, split, spec.splits)
+    metric = metric or default_metric
+    if spec.family == "ogb":
+        idx = dataset.get_idx_split()
+        data.y = data.y.squeeze(1) if data.y.dim() == 2 and data.y.size(1) == 1 else data.y
+        s = sp.NodeSplit(idx["train"], idx["valid"], idx["test"])
+        return NodeTask(name, data, metric, split, splits=[s], ogb_name=ogb_name)
+    if split == "random":
+        if spec.family == "planetoid":
+            y = data.y
+            return NodeTask(name, data, metric, split,
+                            split_fn=lambda run: sp.per_class_split(y, seed=run))
+        return NodeTask(name, data, metric, split,
+                        split_fn=_random_fn(data.num_nodes, split_params))
+    if split == "forwardgnn":
+        folder = (Path(root).expanduser() if root else ds.data_root()) / \
+            "forwardgnn-datasplits" / "datasplits" / _FORWARDGNN_DIRS[name] / "node-5splits"
+        return NodeTask(name, data, metric, split,
+                        splits=sp.forwardgnn_splits(folder, data.num_nodes))
+    if split == "geom-gcn" and spec.family == "planetoid":
+        from torch_geometric.datasets import Planetoid
+
+        geo = Planetoid(str(ds.cache_root() / "Planetoid"), dataset.name, split="geom-gcn")[0]
+        return NodeTask(name, data, metric, split,
+                        splits=sp.splits_from_masks(geo.train_mask, geo.val_mask, geo.test_mask))
+    return NodeTask(name, data, metric, split,
+                    splits=sp.splits_from_masks(data.train_mask, data.val_mask, data.test_mask))
+
+
+def _random_fn(num_nodes: int, params: dict) -> Callable[[int], sp.NodeSplit]:
+    train, val = params.get("train", 0.6), params.get("val", 0.2)
+    return lambda run: sp.random_node_split(num_nodes, train, val, seed=run)
+
+
+def _row_normalize(x: Tensor) -> Tensor:
+    s = x.sum(1, keepdim=True)
+    return x / torch.where(s == 0, torch.ones_like(s), s)
+
+
+def _ogb_link_task(name: str, dataset, split: str, metric: str) -> LinkTask:
+    _check_split(name, split, ("official",))
+    data = ds.graph_from_dataset(dataset)
+    with ds.ogb_safe_load():
+        raw = dataset.get_edge_split()
+
+    def pairs(d: dict, key: str) -> Tensor:
+        t = torch.as_tensor(d[key])
+        return t.t().long() if t.dim() == 2 and t.size(1) == 2 else t.long()
+
+    neg_per_pos = None
+    if "source_node" in raw["valid"]:  # ogbl-citation2 / wikikg style: per-positive negatives
+        def build(d):
+            src, dst = torch.as_tensor(d["source_node"]), torch.as_tensor(d["target_node"])
+            neg = torch.as_tensor(d["target_node_neg"]) if "target_node_neg" in d else None
+            pos = torch.stack([src, dst]).long()
+            if neg is None:
+                return pos, None
+            k = neg.size(1)
+            return pos, torch.stack([src.repeat_interleave(k), neg.reshape(-1)]).long(), k
+        train_pos = build(raw["train"])[0]
+        val_pos, val_neg, neg_per_pos = build(raw["valid"])
+        test_pos, test_neg, _ = build(raw["test"])
+    else:
+        train_pos = pairs(raw["train"], "edge")
+        val_pos, val_neg = pairs(raw["valid"], "edge"), pairs(raw["valid"], "edge_neg")
+        test_pos, test_neg = pairs(raw["test"], "edge"), pairs(raw["test"], "edge_neg")
+
+    def split_fn(run: int, val_as_input: bool = False) -> sp.LinkSplit:
+        graph = Data(edge_index=data.edge_index, num_nodes=data.num_nodes)
+        for key in ("x", "edge_weight"):
+            if key in data:
+                graph[key] = data[key]
+        return sp.LinkSplit(graph, train_pos, val_pos, val_neg, test_pos, test_neg,
+                            neg_per_pos=neg_per_pos)
+
+    return LinkTask(name, data, metric, split, split_fn, fixed=True, ogb_name=name)
