@@ -23,7 +23,7 @@ def canonical_metric(metric: str) -> str:
     raise ValueError(f"unknown metric {metric!r}; valid: accuracy, rocauc, hits@K, mrr")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _ogb_evaluator(name: str):
     from ogb.linkproppred import Evaluator as LinkEvaluator
     from ogb.nodeproppred import Evaluator as NodeEvaluator

@@ -41,7 +41,7 @@ def _block_edges(block: Tensor, num_blocks: int, num_edges: int, p_same: float,
 
 
 def csbm(num_nodes: int = 1000, num_classes: int = 4, num_features: int = 32,
-         avg_degree: float = 8.0, homophily: float = 0.8, signal: float = 1.0,
+         avg_degree: float = 8.0, homophily: float = 0.8, signal: float = 1.5,
          seed: int = 0) -> Data:
     """Contextual SBM: ``x = mu[y] + noise``, same-class edge fraction ``homophily``.
 
@@ -51,7 +51,8 @@ def csbm(num_nodes: int = 1000, num_classes: int = 4, num_features: int = 32,
         num_features: F.
         avg_degree: expected degree of the undirected graph.
         homophily: fraction of edges joining nodes of the same class (edge homophily).
-        signal: norm of each class mean relative to the per-node noise norm (~1).
+        signal: norm of each class mean; the noise is standard normal in every feature, so
+            ``signal`` is the class separation in units of the noise std.
         seed: generator seed; the same arguments give the same graph.
 
     Returns:
@@ -69,12 +70,12 @@ def csbm(num_nodes: int = 1000, num_classes: int = 4, num_features: int = 32,
     edge_index = _undirected(src, dst, num_nodes)
     mu = torch.randn(num_classes, num_features, generator=g)
     mu = signal * mu / mu.norm(dim=1, keepdim=True)
-    x = mu[y] + torch.randn(num_nodes, num_features, generator=g) / num_features**0.5
+    x = mu[y] + torch.randn(num_nodes, num_features, generator=g)  # (N, F)
     return Data(x=x, y=y, edge_index=edge_index, num_nodes=num_nodes)
 
 
 def sbm_link(num_nodes: int = 1000, num_blocks: int = 10, num_features: int = 32,
-             avg_degree: float = 10.0, homophily: float = 0.9, signal: float = 1.0,
+             avg_degree: float = 10.0, homophily: float = 0.9, signal: float = 2.0,
              seed: int = 0) -> Data:
     """Stochastic block model for link prediction; features are noisy block means."""
     data = csbm(num_nodes, num_blocks, num_features, avg_degree, homophily, signal, seed)

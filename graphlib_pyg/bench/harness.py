@@ -1,0 +1,106 @@
+"""The benchmark harness: multi-seed runs under the OGB protocol, resumable results.
+
+``run_benchmark`` trains seeds ``0..R-1`` (run r uses seed r and split r), keeps each run's
+best-validation epoch, and appends each finished run to the results file the moment it ends. Runs
+already in the file (same model, dataset, trainer, augmentation, config and run index) are
+skipped, so an interrupted benchmark resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from graphlib_pyg.bench.defaults import resolve_config
+from graphlib_pyg.bench.results import append_result, finished, run_key
+from graphlib_pyg.data.tasks import LinkTask, available_tasks, load_task
+from graphlib_pyg.nn.models import MODELS, resolve
+from graphlib_pyg.train.backprop import BackpropTrainer
+
+#: Trainers by CLI name; each is ``cls(task, model, config, progress=...)`` with ``.run(seed)``.
+TRAINERS = {"backprop": BackpropTrainer}
+#: Augmentations by CLI name (``none`` = the model as it is).
+AUGMENTS: dict[str, object] = {"none": None}
+
+#: Config keys that are passed to ``load_task`` rather than to the trainer.
+DATA_KEYS = ("split", "task", "metric")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MB."""
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+
+
+def run_benchmark(model: str, dataset: str, *, trainer: str = "backprop", augment: str = "none",
+                  runs: int = 10, epochs: int | None = None, out: str | Path | None = None,
+                  config: dict | None = None, data: dict | None = None,
+                  root: str | Path | None = None, progress: bool = True) -> list[dict]:
+    """Run ``runs`` seeds of ``model`` on ``dataset`` and return one result row per run.
+
+    Args:
+        model: model name (:data:`graphlib_pyg.nn.models.MODELS`).
+        dataset: dataset name (:func:`graphlib_pyg.data.available_tasks`).
+        trainer: trainer name (:data:`TRAINERS`).
+        augment: augmentation name (:data:`AUGMENTS`).
+        runs: number of seeds/splits.
+        epochs: training epochs (default: the model/dataset default).
+        out: JSON Lines results file; finished runs found there are skipped.
+        config: trainer/model options overriding the defaults (``lr``, ``hidden``, ...).
+        data: ``load_task`` options (``split``, ``task``, ``metric``, generator parameters).
+        root: raw data root (default ``$GRAPHLIB_DATA``).
+        progress: show a progress bar.
+
+    Returns:
+        Rows with keys ``model, dataset, trainer, augment, run, seed, metric, val, test,
+        best_epoch, params, epoch_time_s, peak_rss_mb, config`` (and ``curve``).
+    """
+    trainer_cls = resolve(trainer, TRAINERS, "trainer")
+    resolve(augment, AUGMENTS, "augmentation")
+    resolve(model, MODELS, "model")
+    if dataset not in available_tasks():
+        load_task(dataset)  # raises the KeyError that lists valid names
+    if runs < 1:
+        raise ValueError(f"runs must be >= 1, got {runs}")
+    data = dict(data or {})
+    cfg = resolve_config(model, dataset, config)
+    if epochs is not None:
+        cfg["epochs"] = epochs
+    for key in DATA_KEYS:  # allow split=... etc. among the plain key=value options
+        if key in cfg:
+            data[key] = cfg.pop(key)
+    task = load_task(dataset, root=root, **data)
+    record = {**cfg, "data": {**data, "split": task.split_name}}
+    done = finished(out)
+    rows = []
+    bar = tqdm(total=runs, desc=f"{model}/{dataset}", disable=not progress, file=sys.stderr,
+               leave=False)
+    for run in range(runs):
+        row = {"model": model, "dataset": dataset, "trainer": trainer, "augment": augment,
+               "run": run, "config": record}
+        if run_key(row) in done:
+            rows.append(done[run_key(row)])
+            bar.update()
+            continue
+
+        def show(epoch: int, loss: float, val: float, run=run) -> None:
+            bar.set_postfix(run=run, epoch=epoch, loss=f"{loss:.3f}", val=f"{val:.4f}")
+
+        result = trainer_cls(task, model, cfg, progress=show if progress else None).run(seed=run)
+        row.update(seed=run, metric=task.metric, val=result.val, test=result.test,
+                   best_epoch=result.best_epoch, params=result.params,
+                   epoch_time_s=result.epoch_time_s, peak_rss_mb=round(peak_rss_mb(), 1),
+                   curve=result.curve)
+        if isinstance(task, LinkTask):
+            row["val_as_input"] = task.split(run).val_as_input
+        if out is not None:
+            append_result(out, row)
+        rows.append(row)
+        bar.update()
+    bar.close()
+    return rows
+
+

@@ -1,0 +1,175 @@
+"""Baseline models from PyG, resolved by name at the CLI edge, plus an OGB-style link predictor.
+
+The baselines are PyG's own ``torch_geometric.nn.models`` (MLP, GCN, GraphSAGE, GAT, GIN), not
+rewrites. Full-batch graph convolutions are fed the cached ``torch.sparse_csr`` adjacency of the
+task's :class:`~graphlib_pyg.data.graph.GraphIndex` instead of ``edge_index``; each spec says which
+normalisation its convolution expects (``adj``), or ``"edge_index"`` for attention layers that
+need per-edge scores.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import models as pyg_models
+
+
+class InputDropout(nn.Module):
+    """Dropout on the input features before a wrapped ``model(x, adj)`` (as in GCN/GAT papers).
+
+    Args:
+        model: any module called as ``model(x, *args)``.
+        p: dropout probability on ``x``.
+    """
+
+    def __init__(self, model: nn.Module, p: float) -> None:
+        super().__init__()
+        self.model, self.p = model, p
+
+    def forward(self, x: Tensor, *args, **kwargs) -> Tensor:
+        return self.model(nn.functional.dropout(x, self.p, self.training), *args, **kwargs)
+
+    def reset_parameters(self) -> None:
+        self.model.reset_parameters()
+
+
+class _MLPIgnoringGraph(nn.Module):
+    """PyG's MLP behind the ``model(x, adj)`` call convention (the graph is ignored)."""
+
+    def __init__(self, mlp: nn.Module) -> None:
+        super().__init__()
+        self.mlp = mlp
+
+    def forward(self, x: Tensor, adj=None, **kwargs) -> Tensor:
+        return self.mlp(x)
+
+    def reset_parameters(self) -> None:
+        self.mlp.reset_parameters()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build a named model and what graph input it takes.
+
+    Attributes:
+        name: CLI name.
+        build: ``build(in_channels, hidden, out_channels, num_layers, dropout, **kwargs)``.
+        adj: ``"gcn"``, ``"mean"``, ``"sum"`` (sparse ``adj_t`` of that normalisation),
+            ``"edge_index"``, or ``None`` (no graph).
+        options: extra keyword arguments (config keys) the builder accepts, with defaults.
+    """
+
+    name: str
+    build: Callable[..., nn.Module] = field(repr=False)
+    adj: str | None
+    options: dict = field(default_factory=dict)
+
+
+def _mlp(i, h, o, layers, dropout, **kw):
+    return _MLPIgnoringGraph(pyg_models.MLP(in_channels=i, hidden_channels=h, out_channels=o,
+                                            num_layers=layers, dropout=dropout, norm=None))
+
+
+def _gcn(i, h, o, layers, dropout, **kw):
+    return pyg_models.GCN(i, h, layers, o, dropout=dropout, normalize=False)
+
+
+def _sage(i, h, o, layers, dropout, **kw):
+    # Mean aggregation = sum over the row-normalised adjacency D^-1 A.
+    return pyg_models.GraphSAGE(i, h, layers, o, dropout=dropout, aggr="sum")
+
+
+def _gat(i, h, o, layers, dropout, heads=8, v2=False, **kw):
+    return pyg_models.GAT(i, h * heads, layers, o, dropout=dropout, heads=heads, v2=v2)
+
+
+def _gin(i, h, o, layers, dropout, **kw):
+    return pyg_models.GIN(i, h, layers, o, dropout=dropout)
+
+
+MODELS: dict[str, ModelSpec] = {
+    "mlp": ModelSpec("mlp", _mlp, None),
+    "gcn": ModelSpec("gcn", _gcn, "gcn"),
+    "sage": ModelSpec("sage", _sage, "mean"),
+    "gat": ModelSpec("gat", _gat, "edge_index", {"heads": 8, "v2": False}),
+    "gin": ModelSpec("gin", _gin, "sum"),
+}
+
+
+def resolve(name: str, table: dict, what: str):
+    """Look ``name`` up in ``table``; the error lists the valid choices."""
+    if name in table:
+        return table[name]
+    close = difflib.get_close_matches(name, list(table), n=2)
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    raise KeyError(f"unknown {what} {name!r}.{hint} Valid: {', '.join(sorted(table))}")
+
+
+def build_model(name: str, in_channels: int, hidden: int, out_channels: int, num_layers: int = 2,
+                dropout: float = 0.5, input_dropout: float = 0.0, **options) -> nn.Module:
+    """Build a named baseline; unknown names raise a ``KeyError`` listing the valid ones."""
+    spec = resolve(name, MODELS, "model")
+    unknown = set(options) - set(spec.options)
+    if unknown:
+        raise TypeError(f"model {name!r} got unexpected options {sorted(unknown)}; "
+                        f"it accepts {sorted(spec.options) or 'none'}")
+    model = spec.build(in_channels, hidden, out_channels, num_layers, dropout,
+                       **{**spec.options, **options})
+    return InputDropout(model, input_dropout) if input_dropout > 0 else model
+
+
+class LinkPredictor(nn.Module):
+    r"""OGB's link predictor: an MLP on the Hadamard product :math:`h_i \odot h_j`.
+
+    Args:
+        in_channels: node embedding size.
+        hidden_channels: MLP width.
+        num_layers: MLP depth (default 3).
+        dropout: dropout between MLP layers.
+
+    Shapes:
+        - **input:** h_i (P, F), h_j (P, F)
+        - **output:** (P,) logits
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, num_layers: int = 3,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.mlp = pyg_models.MLP(in_channels=in_channels, hidden_channels=hidden_channels,
+                                  out_channels=1, num_layers=num_layers, dropout=dropout,
+                                  norm=None)
+
+    def reset_parameters(self) -> None:
+        self.mlp.reset_parameters()
+
+    def forward(self, h_i: Tensor, h_j: Tensor) -> Tensor:
+        return self.mlp(h_i * h_j).view(-1)
+
+
+def count_parameters(*modules: nn.Module | None) -> int:
+    return sum(p.numel() for m in modules if m is not None for p in m.parameters())
+
+
+def graph_input(spec: ModelSpec, index, edge_index: Tensor | None = None):
+    """The second argument of ``model(x, ...)`` for ``spec`` given a graph's :class:`GraphIndex`."""
+    if spec.adj is None:
+        return None
+    if spec.adj == "edge_index":
+        if edge_index is None:
+            raise ValueError(f"model {spec.name!r} needs edge_index")
+        return edge_index
+    return index.adj_t(spec.adj)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -1,0 +1,235 @@
+"""The backprop trainer: node tasks (full-batch or sampled mini-batches) and link tasks.
+
+One call of :meth:`BackpropTrainer.run` trains a fresh model on one split with one seed, evaluates
+every ``eval_every`` epochs, keeps the epoch with the best validation score (the OGB protocol:
+test is reported at that epoch), and stops early after ``patience`` evaluations without a gain.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphlib_pyg.data.graph import adjacency
+from graphlib_pyg.data.tasks import LinkTask, NodeTask
+from graphlib_pyg.nn.models import (
+    MODELS,
+    LinkPredictor,
+    build_model,
+    count_parameters,
+    graph_input,
+    resolve,
+    seed_everything,
+)
+
+#: Options the trainer reads from a run's config, with their defaults.
+TRAIN_DEFAULTS: dict = {
+    "epochs": 200, "lr": 0.01, "weight_decay": 5e-4, "hidden": 64, "num_layers": 2,
+    "dropout": 0.5, "input_dropout": 0.0, "eval_every": 1, "patience": None,
+    "batch_size": None, "fanouts": None, "num_neg": 1, "pred_layers": 3, "eval_batch": 65536,
+    "emb_dim": None,
+}
+
+
+@dataclass
+class RunResult:
+    """What one training run produced."""
+
+    val: float
+    test: float
+    best_epoch: int
+    epoch_time_s: float
+    params: int
+    curve: dict = field(default_factory=dict)
+
+
+class BackpropTrainer:
+    """Train a named model on a task with backpropagation.
+
+    Args:
+        task: the :class:`NodeTask` or :class:`LinkTask`.
+        model: model name (see :data:`graphlib_pyg.nn.models.MODELS`).
+        config: options (see :data:`TRAIN_DEFAULTS`) plus model options (e.g. ``heads``).
+        progress: optional callback ``progress(epoch, loss, val)`` for progress bars.
+    """
+
+    def __init__(self, task: NodeTask | LinkTask, model: str, config: dict | None = None,
+                 progress: Callable[[int, float, float], None] | None = None) -> None:
+        self.task, self.spec = task, resolve(model, MODELS, "model")
+        cfg = {**TRAIN_DEFAULTS, **(config or {})}
+        self.model_options = {k: cfg.pop(k) for k in list(cfg) if k in self.spec.options}
+        unknown = set(cfg) - set(TRAIN_DEFAULTS)
+        if unknown:
+            valid = sorted(set(TRAIN_DEFAULTS) | set(self.spec.options))
+            raise TypeError(f"unknown option(s) {sorted(unknown)} for model {model!r}; "
+                            f"valid: {', '.join(valid)}")
+        self.cfg, self.progress = cfg, progress
+
+    # ------------------------------------------------------------------ shared
+    def _build(self, in_channels: int, out_channels: int) -> nn.Module:
+        c = self.cfg
+        return build_model(self.spec.name, in_channels, c["hidden"], out_channels,
+                           c["num_layers"], c["dropout"], c["input_dropout"],
+                           **self.model_options)
+
+    def _graph_arg(self, graph) -> object:
+        return graph_input(self.spec, self.task.index(graph), graph.edge_index)
+
+    def run(self, seed: int = 0, run: int | None = None) -> RunResult:
+        """Train with ``seed`` on split ``run`` (default: ``seed``)."""
+        seed_everything(seed)
+        run = seed if run is None else run
+        if isinstance(self.task, LinkTask):
+            return self._run_link(run)
+        return self._run_node(run)
+
+    def _loop(self, step: Callable[[], float], evaluate: Callable[[], tuple[float, float]],
+              params: int) -> RunResult:
+        c = self.cfg
+        best = (-math.inf, -math.inf, 0)
+        times, bad = [], 0
+        curve: dict[str, list] = {"epoch": [], "train_loss": [], "val": [], "test": []}
+        for epoch in range(1, c["epochs"] + 1):
+            t0 = time.perf_counter()
+            loss = step()
+            times.append(time.perf_counter() - t0)
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"training loss became {loss} at epoch {epoch}")
+            if epoch % c["eval_every"] and epoch != c["epochs"]:
+                continue
+            val, test = evaluate()
+            for k, v in zip(curve, (epoch, loss, val, test), strict=True):
+                curve[k].append(v)
+            if self.progress:
+                self.progress(epoch, loss, val)
+            if val > best[0]:
+                best, bad = (val, test, epoch), 0
+            else:
+                bad += 1
+                if c["patience"] and bad >= c["patience"]:
+                    break
+        times.sort()
+        return RunResult(best[0], best[1], best[2], times[len(times) // 2], params, curve)
+
+    # ------------------------------------------------------------------ node
+    def _run_node(self, run: int) -> RunResult:
+        task, c = self.task, self.cfg
+        data, split = task.data, task.split(run)
+        if data.x is None:
+            raise ValueError(f"node task {task.name!r} has no node features")
+        model = self._build(data.x.size(1), task.num_classes)
+        opt = torch.optim.Adam(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
+        y = data.y.float() if task.multilabel else data.y
+        loss_fn = F.binary_cross_entropy_with_logits if task.multilabel else F.cross_entropy
+        g = self._graph_arg(data)
+
+        def full_step() -> float:
+            model.train()
+            opt.zero_grad()
+            out = model(data.x, g)
+            loss = loss_fn(out[split.train], y[split.train])
+            loss.backward()
+            opt.step()
+            return float(loss.detach())
+
+        step = full_step
+        if c["batch_size"]:
+            step = self._minibatch_step(model, opt, loss_fn, y, split.train)
+
+        @torch.no_grad()
+        def evaluate() -> tuple[float, float]:
+            model.eval()
+            out = model(data.x, g)
+            return task.evaluate(out, split.val), task.evaluate(out, split.test)
+
+        return self._loop(step, evaluate, count_parameters(model))
+
+    def _minibatch_step(self, model, opt, loss_fn, y: Tensor, train: Tensor):
+        from graphlib_pyg.data.loaders import NodeLoader
+
+        task, c = self.task, self.cfg
+        fanouts = c["fanouts"] or [10] * c["num_layers"]
+        loader = NodeLoader(task.data, task.index(), train, fanouts, c["batch_size"],
+                            shuffle=True, seed=int(torch.initial_seed()) % 2**31)
+
+        def step() -> float:
+            model.train()
+            total, count = 0.0, 0
+            for batch in loader:
+                opt.zero_grad()
+                if self.spec.adj in (None, "edge_index"):
+                    g = batch.edge_index if self.spec.adj else None
+                else:
+                    g = adjacency(batch.edge_index, batch.num_nodes, self.spec.adj)
+                out = model(batch.x, g)[: batch.batch_size]
+                loss = loss_fn(out, y[batch.n_id[: batch.batch_size]])
+                loss.backward()
+                opt.step()
+                total, count = total + float(loss) * batch.batch_size, count + batch.batch_size
+            return total / max(count, 1)
+
+        return step
+
+    # ------------------------------------------------------------------ link
+    def _run_link(self, run: int) -> RunResult:
+        task, c = self.task, self.cfg
+        split = task.split(run)
+        graph, test_graph = split.graph, split.test_graph
+        x = getattr(graph, "x", None)
+        emb = None
+        if x is None:  # featureless graph (e.g. ogbl-ddi): learn a node embedding
+            emb = nn.Embedding(graph.num_nodes, c["emb_dim"] or c["hidden"])
+            nn.init.xavier_uniform_(emb.weight)
+        in_dim = emb.embedding_dim if emb is not None else x.size(1)
+        encoder = self._build(in_dim, c["hidden"])
+        predictor = LinkPredictor(c["hidden"], c["hidden"], c["pred_layers"], c["dropout"])
+        params = [p for m in (encoder, predictor, emb) if m is not None for p in m.parameters()]
+        opt = torch.optim.Adam(params, lr=c["lr"], weight_decay=c["weight_decay"])
+        g, g_test = self._graph_arg(graph), self._graph_arg(test_graph)
+        pos_all = split.train_pos
+        bs = c["batch_size"] or pos_all.size(1)
+
+        def features() -> Tensor:
+            return emb.weight if emb is not None else x
+
+        def step() -> float:
+            encoder.train()
+            predictor.train()
+            total, count = 0.0, 0
+            for perm in torch.randperm(pos_all.size(1)).split(bs):
+                opt.zero_grad()
+                h = encoder(features(), g)
+                pos = pos_all[:, perm]
+                neg = torch.randint(0, graph.num_nodes, (2, perm.numel() * c["num_neg"]))
+                pos_out = predictor(h[pos[0]], h[pos[1]])
+                neg_out = predictor(h[neg[0]], h[neg[1]])
+                loss = F.softplus(-pos_out).mean() + F.softplus(neg_out).mean()
+                loss.backward()
+                opt.step()
+                total, count = total + float(loss) * perm.numel(), count + perm.numel()
+            return total / count
+
+        @torch.no_grad()
+        def scores(h: Tensor, pairs: Tensor) -> Tensor:
+            return torch.cat([predictor(h[p[0]], h[p[1]])
+                              for p in pairs.split(c["eval_batch"], dim=1)])
+
+        @torch.no_grad()
+        def evaluate() -> tuple[float, float]:
+            encoder.eval()
+            predictor.eval()
+            h = encoder(features(), g)
+            val = task.evaluate(scores(h, split.val_pos), scores(h, split.val_neg),
+                                split.neg_per_pos)
+            h_test = h if g_test is g else encoder(features(), g_test)
+            test = task.evaluate(scores(h_test, split.test_pos), scores(h_test, split.test_neg),
+                                 split.neg_per_pos)
+            return val, test
+
+        return self._loop(step, evaluate, count_parameters(encoder, predictor, emb))
