@@ -38,8 +38,9 @@ def _grid_from_yaml(path: str) -> dict:
     allowed = {"models", "datasets", "runs", "epochs", "trainer", "augment", "options", "data"}
     unknown = set(spec) - allowed
     if unknown:
-        raise SystemExit(f"graphlib: unknown keys {sorted(unknown)} in {p}; "
-                         f"valid: {', '.join(sorted(allowed))}")
+        raise SystemExit(
+            f"graphlib: unknown keys {sorted(unknown)} in {p}; valid: {', '.join(sorted(allowed))}"
+        )
     return spec
 
 
@@ -64,17 +65,33 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if models or datasets:
         grid = [(m, d) for d in (datasets or ["csbm"]) for m in (models or ["gcn"])]
     else:  # the short default benchmark: synthetic task, plus Cora when its files are present
-        grid = [(m, d) for m, d in DEFAULT_GRID
-                if d not in registry() or not missing_files(registry()[d], args.root)]
+        grid = [
+            (m, d)
+            for m, d in DEFAULT_GRID
+            if d not in registry() or not missing_files(registry()[d], args.root)
+        ]
         runs, epochs = runs or 3, epochs or 100
-        print(f"graphlib bench: default benchmark ({', '.join(f'{m}/{d}' for m, d in grid)}, "
-              f"{runs} runs, {epochs} epochs)", file=sys.stderr)
+        print(
+            f"graphlib bench: default benchmark ({', '.join(f'{m}/{d}' for m, d in grid)}, "
+            f"{runs} runs, {epochs} epochs)",
+            file=sys.stderr,
+        )
     rows = []
     for model, dataset in grid:
         try:
-            rows += run_benchmark(model, dataset, trainer=trainer, augment=augment,
-                                  runs=runs or 10, epochs=epochs, out=args.out, config=opts,
-                                  data=data, root=args.root, progress=not args.no_progress)
+            rows += run_benchmark(
+                model,
+                dataset,
+                trainer=trainer,
+                augment=augment,
+                runs=runs or 10,
+                epochs=epochs,
+                out=args.out,
+                config=opts,
+                data=data,
+                root=args.root,
+                progress=not args.no_progress,
+            )
         except (KeyError, TypeError, ValueError, FileNotFoundError) as err:
             msg = err.args[0] if isinstance(err, KeyError) and err.args else err
             print(f"graphlib bench: {model}/{dataset}: {msg}", file=sys.stderr)
@@ -112,9 +129,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     for name, spec in sorted(registry().items()):
         missing = missing_files(spec, root)
         status = "missing" if missing else "available"
-        detail = (", ".join(str(p.relative_to(root)) for p in missing[:2])
-                  + (f" (+{len(missing) - 2} more)" if len(missing) > 2 else "")
-                  if missing else ", ".join(spec.splits))
+        detail = (
+            ", ".join(str(p.relative_to(root)) for p in missing[:2])
+            + (f" (+{len(missing) - 2} more)" if len(missing) > 2 else "")
+            if missing
+            else ", ".join(spec.splits)
+        )
         print(f"{name:<20} {spec.kind:<5} {status:<10} {detail}")
     return 0
 

@@ -19,11 +19,25 @@ MODEL_DEFAULTS: dict[str, dict] = {
 #: Per-dataset defaults (overrides model defaults).
 DATASET_DEFAULTS: dict[str, dict] = {
     # OGB's ogbl-ddi GCN/SAGE examples: 2 layers, 256 hidden, learnable embedding, 64k batches.
-    "ogbl-ddi": {"hidden": 256, "num_layers": 2, "dropout": 0.5, "input_dropout": 0.0,
-                 "lr": 0.005, "weight_decay": 0.0, "batch_size": 65536, "epochs": 200,
-                 "pred_layers": 2, "eval_every": 5},
-    "sbm-link": {"hidden": 64, "input_dropout": 0.0, "batch_size": 2048, "epochs": 100,
-                 "weight_decay": 0.0},
+    "ogbl-ddi": {
+        "hidden": 256,
+        "num_layers": 2,
+        "dropout": 0.5,
+        "input_dropout": 0.0,
+        "lr": 0.005,
+        "weight_decay": 0.0,
+        "batch_size": 65536,
+        "epochs": 200,
+        "pred_layers": 2,
+        "eval_every": 5,
+    },
+    "sbm-link": {
+        "hidden": 64,
+        "input_dropout": 0.0,
+        "batch_size": 2048,
+        "epochs": 100,
+        "weight_decay": 0.0,
+    },
     "csbm": {"epochs": 100},
 }
 
@@ -33,5 +47,9 @@ PAIR_DEFAULTS: dict[tuple[str, str], dict] = {}
 
 def resolve_config(model: str, dataset: str, user: dict | None = None) -> dict:
     """Merge the defaults for ``model`` on ``dataset`` with the user's options."""
-    return {**MODEL_DEFAULTS.get(model, {}), **DATASET_DEFAULTS.get(dataset, {}),
-            **PAIR_DEFAULTS.get((dataset, model), {}), **(user or {})}
+    return {
+        **MODEL_DEFAULTS.get(model, {}),
+        **DATASET_DEFAULTS.get(dataset, {}),
+        **PAIR_DEFAULTS.get((dataset, model), {}),
+        **(user or {}),
+    }

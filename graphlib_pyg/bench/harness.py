@@ -35,10 +35,20 @@ def peak_rss_mb() -> float:
     return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 
 
-def run_benchmark(model: str, dataset: str, *, trainer: str = "backprop", augment: str = "none",
-                  runs: int = 10, epochs: int | None = None, out: str | Path | None = None,
-                  config: dict | None = None, data: dict | None = None,
-                  root: str | Path | None = None, progress: bool = True) -> list[dict]:
+def run_benchmark(
+    model: str,
+    dataset: str,
+    *,
+    trainer: str = "backprop",
+    augment: str = "none",
+    runs: int = 10,
+    epochs: int | None = None,
+    out: str | Path | None = None,
+    config: dict | None = None,
+    data: dict | None = None,
+    root: str | Path | None = None,
+    progress: bool = True,
+) -> list[dict]:
     """Run ``runs`` seeds of ``model`` on ``dataset`` and return one result row per run.
 
     Args:
@@ -76,11 +86,18 @@ def run_benchmark(model: str, dataset: str, *, trainer: str = "backprop", augmen
     record = {**cfg, "data": {**data, "split": task.split_name}}
     done = finished(out)
     rows = []
-    bar = tqdm(total=runs, desc=f"{model}/{dataset}", disable=not progress, file=sys.stderr,
-               leave=False)
+    bar = tqdm(
+        total=runs, desc=f"{model}/{dataset}", disable=not progress, file=sys.stderr, leave=False
+    )
     for run in range(runs):
-        row = {"model": model, "dataset": dataset, "trainer": trainer, "augment": augment,
-               "run": run, "config": record}
+        row = {
+            "model": model,
+            "dataset": dataset,
+            "trainer": trainer,
+            "augment": augment,
+            "run": run,
+            "config": record,
+        }
         if run_key(row) in done:
             rows.append(done[run_key(row)])
             bar.update()
@@ -90,10 +107,17 @@ def run_benchmark(model: str, dataset: str, *, trainer: str = "backprop", augmen
             bar.set_postfix(run=run, epoch=epoch, loss=f"{loss:.3f}", val=f"{val:.4f}")
 
         result = trainer_cls(task, model, cfg, progress=show if progress else None).run(seed=run)
-        row.update(seed=run, metric=task.metric, val=result.val, test=result.test,
-                   best_epoch=result.best_epoch, params=result.params,
-                   epoch_time_s=result.epoch_time_s, peak_rss_mb=round(peak_rss_mb(), 1),
-                   curve=result.curve)
+        row.update(
+            seed=run,
+            metric=task.metric,
+            val=result.val,
+            test=result.test,
+            best_epoch=result.best_epoch,
+            params=result.params,
+            epoch_time_s=result.epoch_time_s,
+            peak_rss_mb=round(peak_rss_mb(), 1),
+            curve=result.curve,
+        )
         if isinstance(task, LinkTask):
             row["val_as_input"] = task.split(run).val_as_input
         if out is not None:
@@ -102,5 +126,3 @@ def run_benchmark(model: str, dataset: str, *, trainer: str = "backprop", augmen
         bar.update()
     bar.close()
     return rows
-
-

@@ -65,8 +65,13 @@ def node_metric(metric: str, y_true: Tensor, out: Tensor, ogb_name: str | None =
     raise ValueError(f"metric {metric!r} is not a node metric")
 
 
-def link_metric(metric: str, pos: Tensor, neg: Tensor, neg_per_pos: int | None = None,
-                ogb_name: str | None = None) -> float:
+def link_metric(
+    metric: str,
+    pos: Tensor,
+    neg: Tensor,
+    neg_per_pos: int | None = None,
+    ogb_name: str | None = None,
+) -> float:
     """Score link predictions.
 
     Args:

@@ -16,8 +16,14 @@ from graphlib_pyg.bench.report import config_id, read_results
 
 def run_key(row: dict) -> tuple:
     """What identifies a run: the resume key."""
-    return (row["model"], row["dataset"], row.get("trainer", "backprop"),
-            row.get("augment", "none"), config_id(row.get("config")), int(row["run"]))
+    return (
+        row["model"],
+        row["dataset"],
+        row.get("trainer", "backprop"),
+        row.get("augment", "none"),
+        config_id(row.get("config")),
+        int(row["run"]),
+    )
 
 
 def append_result(path: str | os.PathLike, row: dict) -> None:

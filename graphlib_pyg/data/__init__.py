@@ -6,7 +6,18 @@ from graphlib_pyg.data.splits import LinkSplit, NodeSplit, random_link_split
 from graphlib_pyg.data.tasks import LinkTask, NodeTask, Task, available_tasks, load_task
 
 __all__ = [
-    "DatasetCorruptError", "DatasetNotFoundError", "GraphIndex", "LinkSplit", "LinkTask",
-    "NodeSplit", "NodeTask", "Task", "adjacency", "available_tasks", "load_task", "registry",
-    "random_link_split", "validate_graph",
+    "DatasetCorruptError",
+    "DatasetNotFoundError",
+    "GraphIndex",
+    "LinkSplit",
+    "LinkTask",
+    "NodeSplit",
+    "NodeTask",
+    "Task",
+    "adjacency",
+    "available_tasks",
+    "load_task",
+    "registry",
+    "random_link_split",
+    "validate_graph",
 ]

@@ -1,9 +1,9 @@
 """Dataset names -> raw graphs, with read-only raw roots and a separate processed cache.
 
 Raw files are looked up under ``GRAPHLIB_DATA`` (default ``~/.cache/graphlib/data``), which may be
-read-only. PyG and OGB loaders write ``processed/`` next to ``raw/``, so each dataset's raw folder is
-mirrored into ``GRAPHLIB_CACHE`` (default ``~/.cache/graphlib/processed``) as a tree of symlinks and
-the loader runs there. Missing files are downloaded into the cache when the network allows it;
+read-only. PyG and OGB loaders write ``processed/`` next to ``raw/``, so each dataset's raw
+folder is mirrored into ``GRAPHLIB_CACHE`` (default ``~/.cache/graphlib/processed``) as a tree of
+symlinks and the loader runs there. Missing files are downloaded into the cache when the network allows it;
 otherwise the error names the dataset, the files expected and the folder searched.
 """
 
@@ -73,11 +73,16 @@ def _planetoid(name: str) -> DatasetSpec:
     from torch_geometric.datasets import Planetoid
 
     low = name.lower()
-    ind = tuple(f"raw/ind.{low}.{s}" for s in ("x", "tx", "allx", "y", "ty", "ally", "graph",
-                                              "test.index"))
+    ind = tuple(
+        f"raw/ind.{low}.{s}" for s in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+    )
     return DatasetSpec(
-        low, "node", f"Planetoid/{name}", ind,
-        lambda root, n=name: Planetoid(str(root), n), ("public", "random", "geom-gcn"),
+        low,
+        "node",
+        f"Planetoid/{name}",
+        ind,
+        lambda root, n=name: Planetoid(str(root), n),
+        ("public", "random", "geom-gcn"),
         family="planetoid",
     )
 
@@ -87,7 +92,10 @@ def _citationfull(name: str, key: str) -> DatasetSpec:
 
     low = name.lower()
     return DatasetSpec(
-        key, "node", f"CitationFull/{low}", (f"raw/{low}.npz",),
+        key,
+        "node",
+        f"CitationFull/{low}",
+        (f"raw/{low}.npz",),
         lambda root, n=name: CitationFull(str(root), n),
         ("random", "forwardgnn") if low in ("cora_ml", "citeseer") else ("random",),
         family="citationfull",
@@ -99,7 +107,10 @@ def _shchur(cls_name: str, name: str, key: str, file: str) -> DatasetSpec:
 
     cls = getattr(D, cls_name)
     return DatasetSpec(
-        key, "node", f"{cls_name}/{name}", (f"raw/{file}",),
+        key,
+        "node",
+        f"{cls_name}/{name}",
+        (f"raw/{file}",),
         lambda root, n=name: cls(str(root), n),
         ("random", "forwardgnn") if key == "amazon-photo" else ("random",),
         family=cls_name.lower(),
@@ -111,8 +122,13 @@ def _heterophilous(key: str, metric: str) -> DatasetSpec:
 
     folder = key.replace("-", "_")
     return DatasetSpec(
-        key, "node", f"HeterophilousGraphDataset/{folder}", (f"raw/{folder}.npz",),
-        lambda root, n=key: HeterophilousGraphDataset(str(root), n), ("official",), metric,
+        key,
+        "node",
+        f"HeterophilousGraphDataset/{folder}",
+        (f"raw/{folder}.npz",),
+        lambda root, n=key: HeterophilousGraphDataset(str(root), n),
+        ("official",),
+        metric,
         family="heterophilous",
     )
 
@@ -123,16 +139,36 @@ def _geomgcn(key: str) -> DatasetSpec:
     base = ("out1_node_feature_label.txt", "out1_graph_edges.txt")
     if key in ("chameleon", "squirrel"):
         files = tuple(f"geom_gcn/raw/{f}" for f in base) + _geom_split_files(key, "geom_gcn/raw")
-        return DatasetSpec(key, "node", f"WikipediaNetwork/{key}", files,
-                           lambda root, n=key: D.WikipediaNetwork(str(root), n), ("geom-gcn",),
-                           family="geom-gcn")
+        return DatasetSpec(
+            key,
+            "node",
+            f"WikipediaNetwork/{key}",
+            files,
+            lambda root, n=key: D.WikipediaNetwork(str(root), n),
+            ("geom-gcn",),
+            family="geom-gcn",
+        )
     if key == "actor":
         files = tuple(f"raw/{f}" for f in base) + _geom_split_files("film")
-        return DatasetSpec(key, "node", "Actor", files, lambda root: D.Actor(str(root / "Actor")),
-                           ("geom-gcn",), family="geom-gcn")
+        return DatasetSpec(
+            key,
+            "node",
+            "Actor",
+            files,
+            lambda root: D.Actor(str(root / "Actor")),
+            ("geom-gcn",),
+            family="geom-gcn",
+        )
     files = tuple(f"raw/{f}" for f in base) + _geom_split_files(key)
-    return DatasetSpec(key, "node", f"WebKB/{key}", files,
-                       lambda root, n=key: D.WebKB(str(root), n), ("geom-gcn",), family="geom-gcn")
+    return DatasetSpec(
+        key,
+        "node",
+        f"WebKB/{key}",
+        files,
+        lambda root, n=key: D.WebKB(str(root), n),
+        ("geom-gcn",),
+        family="geom-gcn",
+    )
 
 
 def _ogb_master(kind: str):
@@ -163,18 +199,31 @@ def _ogb(key: str, kind: str) -> DatasetSpec:
 
 
 def _registry() -> dict[str, DatasetSpec]:
-    specs = [_planetoid("Cora"), _planetoid("CiteSeer"), _planetoid("PubMed"),
-             _citationfull("Cora_ML", "cora_ml"), _citationfull("CiteSeer", "citeseer_full"),
-             _citationfull("DBLP", "dblp"),
-             _shchur("Amazon", "Photo", "amazon-photo", "amazon_electronics_photo.npz"),
-             _shchur("Amazon", "Computers", "amazon-computers", "amazon_electronics_computers.npz"),
-             _shchur("Coauthor", "CS", "coauthor-cs", "ms_academic_cs.npz"),
-             _shchur("Coauthor", "Physics", "coauthor-physics", "ms_academic_phy.npz")]
-    specs += [_heterophilous(k, m) for k, m in (
-        ("minesweeper", "rocauc"), ("tolokers", "rocauc"), ("questions", "rocauc"),
-        ("roman-empire", "accuracy"), ("amazon-ratings", "accuracy"))]
-    specs += [_geomgcn(k) for k in ("chameleon", "squirrel", "actor", "cornell", "texas",
-                                    "wisconsin")]
+    specs = [
+        _planetoid("Cora"),
+        _planetoid("CiteSeer"),
+        _planetoid("PubMed"),
+        _citationfull("Cora_ML", "cora_ml"),
+        _citationfull("CiteSeer", "citeseer_full"),
+        _citationfull("DBLP", "dblp"),
+        _shchur("Amazon", "Photo", "amazon-photo", "amazon_electronics_photo.npz"),
+        _shchur("Amazon", "Computers", "amazon-computers", "amazon_electronics_computers.npz"),
+        _shchur("Coauthor", "CS", "coauthor-cs", "ms_academic_cs.npz"),
+        _shchur("Coauthor", "Physics", "coauthor-physics", "ms_academic_phy.npz"),
+    ]
+    specs += [
+        _heterophilous(k, m)
+        for k, m in (
+            ("minesweeper", "rocauc"),
+            ("tolokers", "rocauc"),
+            ("questions", "rocauc"),
+            ("roman-empire", "accuracy"),
+            ("amazon-ratings", "accuracy"),
+        )
+    ]
+    specs += [
+        _geomgcn(k) for k in ("chameleon", "squirrel", "actor", "cornell", "texas", "wisconsin")
+    ]
     for kind in ("node", "link"):
         specs += [_ogb(k, kind) for k in _ogb_master(kind).columns]
     return {s.name: s for s in specs}
@@ -184,7 +233,7 @@ _REGISTRY: dict[str, DatasetSpec] | None = None
 
 
 def registry() -> dict[str, DatasetSpec]:
-    """All file-backed datasets by name (synthetic ones live in :mod:`graphlib_pyg.data.synthetic`)."""
+    """All file-backed datasets by name (synthetic ones: :mod:`graphlib_pyg.data.synthetic`)."""
     global _REGISTRY
     if _REGISTRY is None:
         _REGISTRY = _registry()
@@ -277,11 +326,19 @@ def ogb_safe_load():
     from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
     from torch_geometric.data.storage import GlobalStorage
 
-    allowed = [DataEdgeAttr, DataTensorAttr, GlobalStorage, np.ndarray, np.dtype,
-               (_reconstruct, "numpy.core.multiarray._reconstruct"),
-               (_reconstruct, "numpy._core.multiarray._reconstruct")]
-    allowed += [type(np.dtype(t)) for t in (np.int64, np.int32, np.float32, np.float64, np.bool_,
-                                            np.int16, np.uint8)]
+    allowed = [
+        DataEdgeAttr,
+        DataTensorAttr,
+        GlobalStorage,
+        np.ndarray,
+        np.dtype,
+        (_reconstruct, "numpy.core.multiarray._reconstruct"),
+        (_reconstruct, "numpy._core.multiarray._reconstruct"),
+    ]
+    allowed += [
+        type(np.dtype(t))
+        for t in (np.int64, np.int32, np.float32, np.float64, np.bool_, np.int16, np.uint8)
+    ]
     with torch.serialization.safe_globals(allowed):
         yield
 
@@ -292,12 +349,27 @@ def graph_from_dataset(ds) -> Data:
     if isinstance(data, tuple):  # ogb's non-PyG datasets
         raise TypeError("expected a PyG dataset")
     out = Data(edge_index=data.edge_index, num_nodes=data.num_nodes)
-    for key in ("x", "y", "edge_weight", "edge_attr", "train_mask", "val_mask", "test_mask",
-                "node_year", "edge_year", "node_species"):
+    for key in (
+        "x",
+        "y",
+        "edge_weight",
+        "edge_attr",
+        "train_mask",
+        "val_mask",
+        "test_mask",
+        "node_year",
+        "edge_year",
+        "node_species",
+    ):
         if key in data:
             out[key] = data[key]
-    if "edge_weight" not in out and "edge_attr" in data and data.edge_attr is not None and \
-            data.edge_attr.dim() == 2 and data.edge_attr.size(1) == 1 and \
-            data.edge_attr.size(0) == data.edge_index.size(1):
+    if (
+        "edge_weight" not in out
+        and "edge_attr" in data
+        and data.edge_attr is not None
+        and data.edge_attr.dim() == 2
+        and data.edge_attr.size(1) == 1
+        and data.edge_attr.size(0) == data.edge_index.size(1)
+    ):
         out.edge_weight = data.edge_attr.view(-1).float()
     return out

@@ -38,14 +38,27 @@ def validate_graph(
         name: what to call the graph in error messages.
     """
     if not isinstance(edge_index, Tensor):
-        raise TypeError(f"{name}: edge_index must be a torch.Tensor, got {type(edge_index).__name__}")
-    if edge_index.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.bool):
-        raise TypeError(f"{name}: edge_index must be an integer tensor, got dtype {edge_index.dtype}")
+        raise TypeError(
+            f"{name}: edge_index must be a torch.Tensor, got {type(edge_index).__name__}"
+        )
+    if edge_index.dtype in (
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.bool,
+    ):
+        raise TypeError(
+            f"{name}: edge_index must be an integer tensor, got dtype {edge_index.dtype}"
+        )
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
         raise ValueError(
             f"{name}: edge_index must have shape (2, E), got {tuple(edge_index.shape)}"
-            + (" (did you pass (E, 2)? use edge_index.t())" if edge_index.dim() == 2
-               and edge_index.size(1) == 2 else "")
+            + (
+                " (did you pass (E, 2)? use edge_index.t())"
+                if edge_index.dim() == 2 and edge_index.size(1) == 2
+                else ""
+            )
         )
     if num_nodes < 0:
         raise ValueError(f"{name}: num_nodes must be >= 0, got {num_nodes}")
@@ -53,7 +66,9 @@ def validate_graph(
         lo, hi = int(edge_index.min()), int(edge_index.max())
         if lo < 0:
             bad = int((edge_index < 0).any(0).sum())
-            raise ValueError(f"{name}: edge_index has negative node indices (min {lo}, {bad} edges)")
+            raise ValueError(
+                f"{name}: edge_index has negative node indices (min {lo}, {bad} edges)"
+            )
         if hi >= num_nodes:
             bad = int((edge_index >= num_nodes).any(0).sum())
             raise ValueError(
@@ -109,15 +124,21 @@ class SparseAdj(Tensor):
     def transposed(self) -> Tensor:
         if self._t is None:
             csc = self.plain.to_sparse_csc()  # CSC of A == CSR of A^T
-            self._t = torch.sparse_csr_tensor(csc.ccol_indices(), csc.row_indices(),
-                                              csc.values(), self.plain.shape)
+            self._t = torch.sparse_csr_tensor(
+                csc.ccol_indices(), csc.row_indices(), csc.values(), self.plain.shape
+            )
         return self._t
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func is torch.sparse.mm and len(args) == 2 and not kwargs and \
-                isinstance(args[0], SparseAdj) and not isinstance(args[1], SparseAdj):
+        if (
+            func is torch.sparse.mm
+            and len(args) == 2
+            and not kwargs
+            and isinstance(args[0], SparseAdj)
+            and not isinstance(args[1], SparseAdj)
+        ):
             return _CachedSpMM.apply(args[1], args[0])
         with torch._C.DisableTorchFunctionSubclass():
             return func(*args, **kwargs)
@@ -184,7 +205,7 @@ class GraphIndex:
         val = torch.ones(self.num_edges)
         indptr = self.indptr
         if kind == "gcn":
-            # Drop existing self-loops, then add exactly one per node (PyG's add_remaining_self_loops).
+            # Drop self-loops, then add exactly one per node (PyG's add_remaining_self_loops).
             keep = rows != cols
             rows, cols, val = rows[keep], cols[keep], val[keep]
             loops = torch.arange(n)

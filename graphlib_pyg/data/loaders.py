@@ -54,9 +54,17 @@ class NodeLoader:
         x: (M, F).  y: (M,) or (M, C).  edge_index: (2, E_s).  n_id: (M,).  input_id: (B,).
     """
 
-    def __init__(self, task_or_data, index: GraphIndex | None, seeds: Tensor, fanouts: list[int],
-                 batch_size: int, shuffle: bool = True, seed: int = 0, replace: bool = False
-                 ) -> None:
+    def __init__(
+        self,
+        task_or_data,
+        index: GraphIndex | None,
+        seeds: Tensor,
+        fanouts: list[int],
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        replace: bool = False,
+    ) -> None:
         if isinstance(task_or_data, Data):
             data = task_or_data
             index = index if index is not None else GraphIndex.from_data(data)
@@ -73,8 +81,9 @@ class NodeLoader:
         self.shuffle, self.replace = shuffle, replace
         self.generator = torch.Generator().manual_seed(seed)
         # Relabelling lookup table, all -1 between batches: O(sample) relabelling per batch.
-        self._table = torch.full((index.num_nodes,), -1, dtype=torch.long,
-                                 device=index.indices.device)
+        self._table = torch.full(
+            (index.num_nodes,), -1, dtype=torch.long, device=index.indices.device
+        )
 
     def __len__(self) -> int:
         return (self.seeds.numel() + self.batch_size - 1) // self.batch_size
@@ -87,11 +96,18 @@ class NodeLoader:
     def sample(self, input_id: Tensor) -> Data:
         """The mini-batch around ``self.seeds[input_id]``."""
         seeds = self.seeds[input_id]
-        n_id, edge_index, pos = _sample_subgraph(self.index, seeds, self.fanouts, self.replace,
-                                                 self.generator, "auto", self._table)
+        n_id, edge_index, pos = _sample_subgraph(
+            self.index, seeds, self.fanouts, self.replace, self.generator, "auto", self._table
+        )
         e_id = self.index.perm[pos]  # CSR position -> column of the input edge_index
-        batch = Data(edge_index=edge_index, n_id=n_id, e_id=e_id, input_id=input_id,
-                     batch_size=seeds.numel(), num_nodes=n_id.numel())
+        batch = Data(
+            edge_index=edge_index,
+            n_id=n_id,
+            e_id=e_id,
+            input_id=input_id,
+            batch_size=seeds.numel(),
+            num_nodes=n_id.numel(),
+        )
         data = self.data
         for key in ("x", "y"):
             value = getattr(data, key, None)
@@ -104,8 +120,10 @@ class NodeLoader:
         return batch
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}(seeds={self.seeds.numel()}, fanouts={self.fanouts}, "
-                f"batch_size={self.batch_size})")
+        return (
+            f"{self.__class__.__name__}(seeds={self.seeds.numel()}, fanouts={self.fanouts}, "
+            f"batch_size={self.batch_size})"
+        )
 
 
 class LinkLoader:
@@ -129,13 +147,22 @@ class LinkLoader:
         pos: (2, b).  neg: (2, b * num_neg).
     """
 
-    def __init__(self, train_pos: Tensor, num_nodes: int, batch_size: int, num_neg: int = 1,
-                 shuffle: bool = True, seed: int = 0) -> None:
+    def __init__(
+        self,
+        train_pos: Tensor,
+        num_nodes: int,
+        batch_size: int,
+        num_neg: int = 1,
+        shuffle: bool = True,
+        seed: int = 0,
+    ) -> None:
         if train_pos.dim() != 2 or train_pos.size(0) != 2:
             raise ValueError(f"train_pos must have shape (2, E), got {tuple(train_pos.shape)}")
         if batch_size < 1 or num_neg < 0 or num_nodes < 1:
-            raise ValueError(f"need batch_size >= 1, num_neg >= 0, num_nodes >= 1; got "
-                             f"{batch_size}, {num_neg}, {num_nodes}")
+            raise ValueError(
+                f"need batch_size >= 1, num_neg >= 0, num_nodes >= 1; got "
+                f"{batch_size}, {num_neg}, {num_nodes}"
+            )
         self.train_pos, self.num_nodes = train_pos.long(), int(num_nodes)
         self.batch_size, self.num_neg, self.shuffle = int(batch_size), int(num_neg), shuffle
         self.generator = torch.Generator().manual_seed(seed)
@@ -147,10 +174,13 @@ class LinkLoader:
         order = _order(self.train_pos.size(1), self.shuffle, self.generator)
         for chunk in order.split(self.batch_size):
             pos = self.train_pos[:, chunk]  # (2, b)
-            neg = torch.randint(0, self.num_nodes, (2, chunk.numel() * self.num_neg),
-                                generator=self.generator)  # (2, b * num_neg)
+            neg = torch.randint(
+                0, self.num_nodes, (2, chunk.numel() * self.num_neg), generator=self.generator
+            )  # (2, b * num_neg)
             yield pos, neg.to(pos.device)
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}(positives={self.train_pos.size(1)}, "
-                f"batch_size={self.batch_size}, num_neg={self.num_neg})")
+        return (
+            f"{self.__class__.__name__}(positives={self.train_pos.size(1)}, "
+            f"batch_size={self.batch_size}, num_neg={self.num_neg})"
+        )

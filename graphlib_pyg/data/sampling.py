@@ -28,8 +28,9 @@ SAMPLE_METHODS: tuple[str, ...] = ("auto", "floyd", "sort")
 _FLOYD_MAX_FANOUT = 32
 
 
-def _rand(shape: tuple[int, ...], generator: torch.Generator | None,
-          device: torch.device) -> Tensor:
+def _rand(
+    shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device
+) -> Tensor:
     """Float64 uniforms in [0, 1): 53 bits, so ``floor(u * deg)`` is uniform for any degree."""
     return torch.rand(shape, generator=generator, dtype=torch.float64, device=device)
 
@@ -47,8 +48,9 @@ def _ragged(counts: Tensor) -> tuple[Tensor, Tensor]:
         counts: (R,).  Returns: owner (T,), offset (T,) with T = counts.sum().
     """
     total = int(counts.sum())
-    owner = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts,
-                                    output_size=total)  # (T,)
+    owner = torch.repeat_interleave(
+        torch.arange(counts.numel(), device=counts.device), counts, output_size=total
+    )  # (T,)
     first = torch.cumsum(counts, 0) - counts  # (R,) first slot of each row
     return owner, torch.arange(total, device=counts.device) - first[owner]
 
@@ -83,8 +85,14 @@ def _sort_topk(deg: Tensor, k: int, generator: torch.Generator | None) -> Tensor
     return offset[order][offset < k].view(deg.numel(), k)  # (R, k)
 
 
-def _sample_rows(index: GraphIndex, seeds: Tensor, fanout: int, replace: bool,
-                 generator: torch.Generator | None, method: str) -> tuple[Tensor, Tensor]:
+def _sample_rows(
+    index: GraphIndex,
+    seeds: Tensor,
+    fanout: int,
+    replace: bool,
+    generator: torch.Generator | None,
+    method: str,
+) -> tuple[Tensor, Tensor]:
     """CSR positions of the sampled edges and the seed position of each (non-decreasing).
 
     Shapes:
@@ -116,9 +124,15 @@ def _sample_rows(index: GraphIndex, seeds: Tensor, fanout: int, replace: bool,
     return pos, row
 
 
-def sample_neighbors(index: GraphIndex, seeds: Tensor, fanout: int, replace: bool = False,
-                     generator: torch.Generator | None = None, *, method: str = "auto"
-                     ) -> tuple[Tensor, Tensor]:
+def sample_neighbors(
+    index: GraphIndex,
+    seeds: Tensor,
+    fanout: int,
+    replace: bool = False,
+    generator: torch.Generator | None = None,
+    *,
+    method: str = "auto",
+) -> tuple[Tensor, Tensor]:
     """Sample up to ``fanout`` in-neighbours of every seed, uniformly.
 
     Without replacement each seed gets ``min(fanout, degree)`` distinct in-edges (all of them when
@@ -184,9 +198,15 @@ def _relabel_table(n_id: Tensor, nodes: Tensor, table: Tensor) -> tuple[Tensor, 
     return n_id, local
 
 
-def _sample_subgraph(index: GraphIndex, seeds: Tensor, fanouts: list[int], replace: bool,
-                     generator: torch.Generator | None, method: str, table: Tensor | None = None
-                     ) -> tuple[Tensor, Tensor, Tensor]:
+def _sample_subgraph(
+    index: GraphIndex,
+    seeds: Tensor,
+    fanouts: list[int],
+    replace: bool,
+    generator: torch.Generator | None,
+    method: str,
+    table: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`sample_subgraph` plus the CSR position of every sampled edge, (E_s,).
 
     With ``table`` ((N,) long, all -1) relabelling uses the O(sample) lookup-table fast path and
@@ -203,8 +223,9 @@ def _sample_subgraph(index: GraphIndex, seeds: Tensor, fanouts: list[int], repla
             break
         pos, row = _sample_rows(index, n_id[lo:hi], fanout, replace, generator, method)
         nbr = index.indices[pos]
-        n_id, src = (_relabel_unique(n_id, nbr) if table is None
-                     else _relabel_table(n_id, nbr, table))
+        n_id, src = (
+            _relabel_unique(n_id, nbr) if table is None else _relabel_table(n_id, nbr, table)
+        )
         srcs.append(src)
         dsts.append(row + lo)
         poss.append(pos)
@@ -225,9 +246,15 @@ def _use_table(num_nodes: int, batch_size: int, fanouts: list[int]) -> bool:
     return num_nodes <= 32 * size
 
 
-def sample_subgraph(index: GraphIndex, seeds: Tensor, fanouts: list[int],
-                    generator: torch.Generator | None = None, *, replace: bool = False,
-                    method: str = "auto") -> tuple[Tensor, Tensor, int]:
+def sample_subgraph(
+    index: GraphIndex,
+    seeds: Tensor,
+    fanouts: list[int],
+    generator: torch.Generator | None = None,
+    *,
+    replace: bool = False,
+    method: str = "auto",
+) -> tuple[Tensor, Tensor, int]:
     """GraphSAGE-style multi-hop sampling around ``seeds``.
 
     Hop 1 samples ``fanouts[0]`` in-neighbours of every seed, hop 2 ``fanouts[1]`` in-neighbours
@@ -258,8 +285,9 @@ def sample_subgraph(index: GraphIndex, seeds: Tensor, fanouts: list[int],
     return n_id, edge_index, int(seeds.numel())
 
 
-def random_walk(index: GraphIndex, start: Tensor, walk_length: int,
-                generator: torch.Generator | None = None) -> Tensor:
+def random_walk(
+    index: GraphIndex, start: Tensor, walk_length: int, generator: torch.Generator | None = None
+) -> Tensor:
     """Uniform random walks that step from a node to a uniformly chosen in-neighbour.
 
     A node without in-neighbours stays in place for the rest of its walk.

@@ -30,36 +30,46 @@ class NodeSplit:
                 setattr(self, name, t.nonzero().view(-1))
 
 
-def random_node_split(num_nodes: int, train: float = 0.6, val: float = 0.2, seed: int = 0
-                      ) -> NodeSplit:
+def random_node_split(
+    num_nodes: int, train: float = 0.6, val: float = 0.2, seed: int = 0
+) -> NodeSplit:
     """Uniformly random train/val/test node split (default 60/20/20), seeded."""
     if not (0 < train < 1 and 0 <= val < 1 and train + val < 1):
         raise ValueError(f"need 0 < train, 0 <= val and train + val < 1, got {train}, {val}")
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(num_nodes, generator=g)
     n_tr, n_va = int(round(train * num_nodes)), int(round(val * num_nodes))
-    return NodeSplit(perm[:n_tr].sort().values, perm[n_tr : n_tr + n_va].sort().values,
-                     perm[n_tr + n_va :].sort().values)
+    return NodeSplit(
+        perm[:n_tr].sort().values,
+        perm[n_tr : n_tr + n_va].sort().values,
+        perm[n_tr + n_va :].sort().values,
+    )
 
 
-def per_class_split(y: Tensor, num_per_class: int = 20, num_val: int = 500, num_test: int = 1000,
-                    seed: int = 0) -> NodeSplit:
+def per_class_split(
+    y: Tensor, num_per_class: int = 20, num_val: int = 500, num_test: int = 1000, seed: int = 0
+) -> NodeSplit:
     """``num_per_class`` training nodes per class, then ``num_val``/``num_test`` random others."""
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(y.numel(), generator=g)
     ys = y[perm]
     train = torch.cat([perm[ys == c][:num_per_class] for c in torch.unique(y)])
     rest = perm[~torch.isin(perm, train)]
-    return NodeSplit(train.sort().values, rest[:num_val].sort().values,
-                     rest[num_val : num_val + num_test].sort().values)
+    return NodeSplit(
+        train.sort().values,
+        rest[:num_val].sort().values,
+        rest[num_val : num_val + num_test].sort().values,
+    )
 
 
 def splits_from_masks(train_mask: Tensor, val_mask: Tensor, test_mask: Tensor) -> list[NodeSplit]:
     """Masks of shape (N,) or (N, K) -> K splits."""
     if train_mask.dim() == 1:
         return [NodeSplit(train_mask, val_mask, test_mask)]
-    return [NodeSplit(train_mask[:, k], val_mask[:, k], test_mask[:, k])
-            for k in range(train_mask.size(1))]
+    return [
+        NodeSplit(train_mask[:, k], val_mask[:, k], test_mask[:, k])
+        for k in range(train_mask.size(1))
+    ]
 
 
 def forwardgnn_splits(folder: Path, num_nodes: int) -> list[NodeSplit]:
@@ -74,7 +84,9 @@ def forwardgnn_splits(folder: Path, num_nodes: int) -> list[NodeSplit]:
             parts.append(torch.load(p, weights_only=True).long())
         cat = torch.cat(parts)
         if cat.numel() != num_nodes or int(cat.max()) >= num_nodes:
-            raise ValueError(f"ForwardGNN split {k} in {folder} does not partition {num_nodes} nodes")
+            raise ValueError(
+                f"ForwardGNN split {k} in {folder} does not partition {num_nodes} nodes"
+            )
         out.append(NodeSplit(*parts))
     return out
 
@@ -118,14 +130,16 @@ def _undirected_pairs(edge_index: Tensor) -> Tensor:
     return torch.unique(pairs, dim=1)
 
 
-def sample_non_edges(num_nodes: int, num: int, forbidden: Tensor, generator: torch.Generator
-                     ) -> Tensor:
+def sample_non_edges(
+    num_nodes: int, num: int, forbidden: Tensor, generator: torch.Generator
+) -> Tensor:
     """``num`` distinct undirected pairs (row < col) that are not in ``forbidden`` (2, E)."""
     if num_nodes < 2:
         raise ValueError("cannot sample negative pairs from a graph with fewer than 2 nodes")
     n = num_nodes
-    bad = torch.unique(torch.minimum(forbidden[0], forbidden[1]) * n
-                       + torch.maximum(forbidden[0], forbidden[1]))
+    bad = torch.unique(
+        torch.minimum(forbidden[0], forbidden[1]) * n + torch.maximum(forbidden[0], forbidden[1])
+    )
     capacity = n * (n - 1) // 2 - bad.numel()
     if num > capacity:
         raise ValueError(f"asked for {num} negative pairs but only {capacity} non-edges exist")
@@ -150,8 +164,14 @@ def _first_occurrence(keys: Tensor) -> Tensor:
     return first.sort().values
 
 
-def random_link_split(data: Data, val: float = 0.05, test: float = 0.1, seed: int = 0,
-                      neg_ratio: float = 1.0, disjoint_train: float = 0.0) -> LinkSplit:
+def random_link_split(
+    data: Data,
+    val: float = 0.05,
+    test: float = 0.1,
+    seed: int = 0,
+    neg_ratio: float = 1.0,
+    disjoint_train: float = 0.0,
+) -> LinkSplit:
     """Seeded random split of an undirected graph's edges for link prediction.
 
     The message-passing graph holds only training edges (both directions). With
@@ -162,7 +182,9 @@ def random_link_split(data: Data, val: float = 0.05, test: float = 0.1, seed: in
     pairs = _undirected_pairs(data.edge_index)
     m = pairs.size(1)
     if m == 0:
-        raise ValueError("link prediction needs a graph with at least one edge; this graph has none")
+        raise ValueError(
+            "link prediction needs a graph with at least one edge; this graph has none"
+        )
     n_val, n_test = int(round(val * m)), int(round(test * m))
     if n_val + n_test >= m:
         raise ValueError(f"val={val} and test={test} leave no training edges out of {m}")
@@ -173,8 +195,9 @@ def random_link_split(data: Data, val: float = 0.05, test: float = 0.1, seed: in
     n_sup = int(round(disjoint_train * train_pos.size(1)))
     mp = train_pos[:, n_sup:] if n_sup else train_pos
     sup = train_pos[:, :n_sup] if n_sup else train_pos
-    negs = sample_non_edges(data.num_nodes, int(round(neg_ratio * n_val)) +
-                            int(round(neg_ratio * n_test)), pairs, g)
+    negs = sample_non_edges(
+        data.num_nodes, int(round(neg_ratio * n_val)) + int(round(neg_ratio * n_test)), pairs, g
+    )
     n_vn = int(round(neg_ratio * n_val))
     graph = Data(edge_index=torch.cat([mp, mp.flip(0)], 1), num_nodes=data.num_nodes)
     if getattr(data, "x", None) is not None:

@@ -23,9 +23,10 @@ def _undirected(src: Tensor, dst: Tensor, num_nodes: int) -> Tensor:
     return torch.stack([torch.cat([lo, hi]), torch.cat([hi, lo])])
 
 
-def _block_edges(block: Tensor, num_blocks: int, num_edges: int, p_same: float,
-                 g: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Draw ``num_edges`` (src, dst) pairs: dst in src's block with prob ``p_same``, else another."""
+def _block_edges(
+    block: Tensor, num_blocks: int, num_edges: int, p_same: float, g: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """Draw ``num_edges`` (src, dst) pairs; dst is in src's block with probability ``p_same``."""
     n = block.numel()
     order = torch.argsort(block)
     counts = torch.bincount(block, minlength=num_blocks)
@@ -40,9 +41,15 @@ def _block_edges(block: Tensor, num_blocks: int, num_edges: int, p_same: float,
     return src, dst
 
 
-def csbm(num_nodes: int = 1000, num_classes: int = 4, num_features: int = 32,
-         avg_degree: float = 8.0, homophily: float = 0.8, signal: float = 1.5,
-         seed: int = 0) -> Data:
+def csbm(
+    num_nodes: int = 1000,
+    num_classes: int = 4,
+    num_features: int = 32,
+    avg_degree: float = 8.0,
+    homophily: float = 0.8,
+    signal: float = 1.5,
+    seed: int = 0,
+) -> Data:
     """Contextual SBM: ``x = mu[y] + noise``, same-class edge fraction ``homophily``.
 
     Args:
@@ -74,22 +81,37 @@ def csbm(num_nodes: int = 1000, num_classes: int = 4, num_features: int = 32,
     return Data(x=x, y=y, edge_index=edge_index, num_nodes=num_nodes)
 
 
-def sbm_link(num_nodes: int = 1000, num_blocks: int = 10, num_features: int = 32,
-             avg_degree: float = 10.0, homophily: float = 0.9, signal: float = 2.0,
-             seed: int = 0) -> Data:
+def sbm_link(
+    num_nodes: int = 1000,
+    num_blocks: int = 10,
+    num_features: int = 32,
+    avg_degree: float = 10.0,
+    homophily: float = 0.9,
+    signal: float = 2.0,
+    seed: int = 0,
+) -> Data:
     """Stochastic block model for link prediction; features are noisy block means."""
     data = csbm(num_nodes, num_blocks, num_features, avg_degree, homophily, signal, seed)
     return Data(x=data.x, edge_index=data.edge_index, num_nodes=num_nodes, block=data.y)
 
 
-def random_graph(num_nodes: int, num_edges: int, num_features: int = 128, num_classes: int = 40,
-                 seed: int = 0, undirected: bool = True) -> Data:
+def random_graph(
+    num_nodes: int,
+    num_edges: int,
+    num_features: int = 128,
+    num_classes: int = 40,
+    seed: int = 0,
+    undirected: bool = True,
+) -> Data:
     """Uniform random graph with ``num_edges`` sampled pairs (both directions if undirected)."""
     g = torch.Generator().manual_seed(seed)
     src = torch.randint(0, num_nodes, (num_edges,), generator=g)
     dst = torch.randint(0, num_nodes, (num_edges,), generator=g)
-    edge_index = (torch.stack([torch.cat([src, dst]), torch.cat([dst, src])]) if undirected
-                  else torch.stack([src, dst]))
+    edge_index = (
+        torch.stack([torch.cat([src, dst]), torch.cat([dst, src])])
+        if undirected
+        else torch.stack([src, dst])
+    )
     x = torch.randn(num_nodes, num_features, generator=g)
     y = torch.randint(0, num_classes, (num_nodes,), generator=g)
     return Data(x=x, y=y, edge_index=edge_index, num_nodes=num_nodes)

@@ -20,10 +20,16 @@ from graphlib_pyg.data import synthetic
 from graphlib_pyg.data.graph import GraphIndex, validate_graph
 
 #: Link splits for non-OGB graphs: (val fraction, test fraction, metric).
-LINK_SPLITS = {"70-10-20": (0.1, 0.2, "hits@100"), "85-5-10": (0.05, 0.1, "rocauc"),
-               "forwardgnn": (0.16, 0.2, "rocauc")}
-_FORWARDGNN_DIRS = {"cora_ml": "CitationFull-Cora_ML", "citeseer_full": "CitationFull-CiteSeer",
-                    "amazon-photo": "Amazon-Photo"}
+LINK_SPLITS = {
+    "70-10-20": (0.1, 0.2, "hits@100"),
+    "85-5-10": (0.05, 0.1, "rocauc"),
+    "forwardgnn": (0.16, 0.2, "rocauc"),
+}
+_FORWARDGNN_DIRS = {
+    "cora_ml": "CitationFull-Cora_ML",
+    "citeseer_full": "CitationFull-CiteSeer",
+    "amazon-photo": "Amazon-Photo",
+}
 
 
 class Task:
@@ -39,8 +45,9 @@ class Task:
 
     kind: str = ""
 
-    def __init__(self, name: str, data: Data, metric: str, split_name: str,
-                 ogb_name: str | None = None) -> None:
+    def __init__(
+        self, name: str, data: Data, metric: str, split_name: str, ogb_name: str | None = None
+    ) -> None:
         validate_graph(data.edge_index, data.num_nodes, getattr(data, "x", None), name=name)
         self.name, self.data, self.metric = name, data, metric
         self.split_name, self.ogb_name = split_name, ogb_name
@@ -65,9 +72,11 @@ class Task:
         return hit[1]
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}({self.name!r}, nodes={self.num_nodes}, "
-                f"edges={self.data.edge_index.size(1)}, split={self.split_name!r}, "
-                f"metric={self.metric!r})")
+        return (
+            f"{self.__class__.__name__}({self.name!r}, nodes={self.num_nodes}, "
+            f"edges={self.data.edge_index.size(1)}, split={self.split_name!r}, "
+            f"metric={self.metric!r})"
+        )
 
 
 class NodeTask(Task):
@@ -79,10 +88,16 @@ class NodeTask(Task):
 
     kind = "node"
 
-    def __init__(self, name: str, data: Data, metric: str, split_name: str,
-                 splits: list[sp.NodeSplit] | None = None,
-                 split_fn: Callable[[int], sp.NodeSplit] | None = None,
-                 ogb_name: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        data: Data,
+        metric: str,
+        split_name: str,
+        splits: list[sp.NodeSplit] | None = None,
+        split_fn: Callable[[int], sp.NodeSplit] | None = None,
+        ogb_name: str | None = None,
+    ) -> None:
         super().__init__(name, data, metric, split_name, ogb_name)
         if (splits is None) == (split_fn is None):
             raise ValueError("give exactly one of splits or split_fn")
@@ -113,9 +128,16 @@ class LinkTask(Task):
 
     kind = "link"
 
-    def __init__(self, name: str, data: Data, metric: str, split_name: str,
-                 split_fn: Callable[[int], sp.LinkSplit], fixed: bool,
-                 ogb_name: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        data: Data,
+        metric: str,
+        split_name: str,
+        split_fn: Callable[[int], sp.LinkSplit],
+        fixed: bool,
+        ogb_name: str | None = None,
+    ) -> None:
         super().__init__(name, data, metric, split_name, ogb_name)
         self._split_fn, self.fixed = split_fn, fixed
         self._cache: dict[int, sp.LinkSplit] = {}
@@ -152,8 +174,14 @@ def _check_split(name: str, split: str, valid) -> None:
         raise ValueError(f"dataset {name!r} has no split {split!r}; valid: {', '.join(valid)}")
 
 
-def load_task(name: str, root: str | Path | None = None, split: str | None = None,
-              task: str | None = None, metric: str | None = None, **params) -> NodeTask | LinkTask:
+def load_task(
+    name: str,
+    root: str | Path | None = None,
+    split: str | None = None,
+    task: str | None = None,
+    metric: str | None = None,
+    **params,
+) -> NodeTask | LinkTask:
     """Load a benchmark task by name.
 
     Args:
@@ -204,14 +232,25 @@ def load_task(name: str, root: str | Path | None = None, split: str | None = Non
         _check_split(name, split, LINK_SPLITS)
         val, test, m = LINK_SPLITS[split]
         val, test = split_params.get("val", val), split_params.get("test", test)
-        ret = LinkTask(name, data, metric or m, split,
-                       lambda run: sp.random_link_split(data, val, test, seed=run), fixed=False)
+        ret = LinkTask(
+            name,
+            data,
+            metric or m,
+            split,
+            lambda run: sp.random_link_split(data, val, test, seed=run),
+            fixed=False,
+        )
         return ret
     if name in synthetic.GENERATORS:
         split = split or "random"
         _check_split(name, split, ("random",))
-        return NodeTask(name, data, metric or default_metric, split,
-                        split_fn=_random_fn(data.num_nodes, split_params))
+        return NodeTask(
+            name,
+            data,
+            metric or default_metric,
+            split,
+            split_fn=_random_fn(data.num_nodes, split_params),
+        )
     spec, dataset = fixed_splits
     split = split or spec.splits[0]
     _check_split(name, split, spec.splits)
@@ -224,23 +263,41 @@ def load_task(name: str, root: str | Path | None = None, split: str | None = Non
     if split == "random":
         if spec.family == "planetoid":
             y = data.y
-            return NodeTask(name, data, metric, split,
-                            split_fn=lambda run: sp.per_class_split(y, seed=run))
-        return NodeTask(name, data, metric, split,
-                        split_fn=_random_fn(data.num_nodes, split_params))
+            return NodeTask(
+                name, data, metric, split, split_fn=lambda run: sp.per_class_split(y, seed=run)
+            )
+        return NodeTask(
+            name, data, metric, split, split_fn=_random_fn(data.num_nodes, split_params)
+        )
     if split == "forwardgnn":
-        folder = (Path(root).expanduser() if root else ds.data_root()) / \
-            "forwardgnn-datasplits" / "datasplits" / _FORWARDGNN_DIRS[name] / "node-5splits"
-        return NodeTask(name, data, metric, split,
-                        splits=sp.forwardgnn_splits(folder, data.num_nodes))
+        folder = (
+            (Path(root).expanduser() if root else ds.data_root())
+            / "forwardgnn-datasplits"
+            / "datasplits"
+            / _FORWARDGNN_DIRS[name]
+            / "node-5splits"
+        )
+        return NodeTask(
+            name, data, metric, split, splits=sp.forwardgnn_splits(folder, data.num_nodes)
+        )
     if split == "geom-gcn" and spec.family == "planetoid":
         from torch_geometric.datasets import Planetoid
 
         geo = Planetoid(str(ds.cache_root() / "Planetoid"), dataset.name, split="geom-gcn")[0]
-        return NodeTask(name, data, metric, split,
-                        splits=sp.splits_from_masks(geo.train_mask, geo.val_mask, geo.test_mask))
-    return NodeTask(name, data, metric, split,
-                    splits=sp.splits_from_masks(data.train_mask, data.val_mask, data.test_mask))
+        return NodeTask(
+            name,
+            data,
+            metric,
+            split,
+            splits=sp.splits_from_masks(geo.train_mask, geo.val_mask, geo.test_mask),
+        )
+    return NodeTask(
+        name,
+        data,
+        metric,
+        split,
+        splits=sp.splits_from_masks(data.train_mask, data.val_mask, data.test_mask),
+    )
 
 
 def _random_fn(num_nodes: int, params: dict) -> Callable[[int], sp.NodeSplit]:
@@ -265,6 +322,7 @@ def _ogb_link_task(name: str, dataset, split: str, metric: str) -> LinkTask:
 
     neg_per_pos = None
     if "source_node" in raw["valid"]:  # ogbl-citation2 / wikikg style: per-positive negatives
+
         def build(d):
             src, dst = torch.as_tensor(d["source_node"]), torch.as_tensor(d["target_node"])
             neg = torch.as_tensor(d["target_node_neg"]) if "target_node_neg" in d else None
@@ -273,6 +331,7 @@ def _ogb_link_task(name: str, dataset, split: str, metric: str) -> LinkTask:
                 return pos, None
             k = neg.size(1)
             return pos, torch.stack([src.repeat_interleave(k), neg.reshape(-1)]).long(), k
+
         train_pos = build(raw["train"])[0]
         val_pos, val_neg, neg_per_pos = build(raw["valid"])
         test_pos, test_neg, _ = build(raw["test"])
@@ -286,7 +345,8 @@ def _ogb_link_task(name: str, dataset, split: str, metric: str) -> LinkTask:
         for key in ("x", "edge_weight"):
             if key in data:
                 graph[key] = data[key]
-        return sp.LinkSplit(graph, train_pos, val_pos, val_neg, test_pos, test_neg,
-                            neg_per_pos=neg_per_pos)
+        return sp.LinkSplit(
+            graph, train_pos, val_pos, val_neg, test_pos, test_neg, neg_per_pos=neg_per_pos
+        )
 
     return LinkTask(name, data, metric, split, split_fn, fixed=True, ogb_name=name)

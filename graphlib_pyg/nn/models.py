@@ -70,8 +70,16 @@ class ModelSpec:
 
 
 def _mlp(i, h, o, layers, dropout, **kw):
-    return _MLPIgnoringGraph(pyg_models.MLP(in_channels=i, hidden_channels=h, out_channels=o,
-                                            num_layers=layers, dropout=dropout, norm=None))
+    return _MLPIgnoringGraph(
+        pyg_models.MLP(
+            in_channels=i,
+            hidden_channels=h,
+            out_channels=o,
+            num_layers=layers,
+            dropout=dropout,
+            norm=None,
+        )
+    )
 
 
 def _gcn(i, h, o, layers, dropout, **kw):
@@ -109,16 +117,27 @@ def resolve(name: str, table: dict, what: str):
     raise KeyError(f"unknown {what} {name!r}.{hint} Valid: {', '.join(sorted(table))}")
 
 
-def build_model(name: str, in_channels: int, hidden: int, out_channels: int, num_layers: int = 2,
-                dropout: float = 0.5, input_dropout: float = 0.0, **options) -> nn.Module:
+def build_model(
+    name: str,
+    in_channels: int,
+    hidden: int,
+    out_channels: int,
+    num_layers: int = 2,
+    dropout: float = 0.5,
+    input_dropout: float = 0.0,
+    **options,
+) -> nn.Module:
     """Build a named baseline; unknown names raise a ``KeyError`` listing the valid ones."""
     spec = resolve(name, MODELS, "model")
     unknown = set(options) - set(spec.options)
     if unknown:
-        raise TypeError(f"model {name!r} got unexpected options {sorted(unknown)}; "
-                        f"it accepts {sorted(spec.options) or 'none'}")
-    model = spec.build(in_channels, hidden, out_channels, num_layers, dropout,
-                       **{**spec.options, **options})
+        raise TypeError(
+            f"model {name!r} got unexpected options {sorted(unknown)}; "
+            f"it accepts {sorted(spec.options) or 'none'}"
+        )
+    model = spec.build(
+        in_channels, hidden, out_channels, num_layers, dropout, **{**spec.options, **options}
+    )
     return InputDropout(model, input_dropout) if input_dropout > 0 else model
 
 
@@ -136,12 +155,18 @@ class LinkPredictor(nn.Module):
         - **output:** (P,) logits
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, num_layers: int = 3,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_channels: int, hidden_channels: int, num_layers: int = 3, dropout: float = 0.0
+    ) -> None:
         super().__init__()
-        self.mlp = pyg_models.MLP(in_channels=in_channels, hidden_channels=hidden_channels,
-                                  out_channels=1, num_layers=num_layers, dropout=dropout,
-                                  norm=None)
+        self.mlp = pyg_models.MLP(
+            in_channels=in_channels,
+            hidden_channels=hidden_channels,
+            out_channels=1,
+            num_layers=num_layers,
+            dropout=dropout,
+            norm=None,
+        )
 
     def reset_parameters(self) -> None:
         self.mlp.reset_parameters()

@@ -30,9 +30,20 @@ from graphlib_pyg.nn.models import (
 
 #: Options the trainer reads from a run's config, with their defaults.
 TRAIN_DEFAULTS: dict = {
-    "epochs": 200, "lr": 0.01, "weight_decay": 5e-4, "hidden": 64, "num_layers": 2,
-    "dropout": 0.5, "input_dropout": 0.0, "eval_every": 1, "patience": None,
-    "batch_size": None, "fanouts": None, "num_neg": 1, "pred_layers": 3, "eval_batch": 65536,
+    "epochs": 200,
+    "lr": 0.01,
+    "weight_decay": 5e-4,
+    "hidden": 64,
+    "num_layers": 2,
+    "dropout": 0.5,
+    "input_dropout": 0.0,
+    "eval_every": 1,
+    "patience": None,
+    "batch_size": None,
+    "fanouts": None,
+    "num_neg": 1,
+    "pred_layers": 3,
+    "eval_batch": 65536,
     "emb_dim": None,
 }
 
@@ -59,24 +70,38 @@ class BackpropTrainer:
         progress: optional callback ``progress(epoch, loss, val)`` for progress bars.
     """
 
-    def __init__(self, task: NodeTask | LinkTask, model: str, config: dict | None = None,
-                 progress: Callable[[int, float, float], None] | None = None) -> None:
+    def __init__(
+        self,
+        task: NodeTask | LinkTask,
+        model: str,
+        config: dict | None = None,
+        progress: Callable[[int, float, float], None] | None = None,
+    ) -> None:
         self.task, self.spec = task, resolve(model, MODELS, "model")
         cfg = {**TRAIN_DEFAULTS, **(config or {})}
         self.model_options = {k: cfg.pop(k) for k in list(cfg) if k in self.spec.options}
         unknown = set(cfg) - set(TRAIN_DEFAULTS)
         if unknown:
             valid = sorted(set(TRAIN_DEFAULTS) | set(self.spec.options))
-            raise TypeError(f"unknown option(s) {sorted(unknown)} for model {model!r}; "
-                            f"valid: {', '.join(valid)}")
+            raise TypeError(
+                f"unknown option(s) {sorted(unknown)} for model {model!r}; "
+                f"valid: {', '.join(valid)}"
+            )
         self.cfg, self.progress = cfg, progress
 
     # ------------------------------------------------------------------ shared
     def _build(self, in_channels: int, out_channels: int) -> nn.Module:
         c = self.cfg
-        return build_model(self.spec.name, in_channels, c["hidden"], out_channels,
-                           c["num_layers"], c["dropout"], c["input_dropout"],
-                           **self.model_options)
+        return build_model(
+            self.spec.name,
+            in_channels,
+            c["hidden"],
+            out_channels,
+            c["num_layers"],
+            c["dropout"],
+            c["input_dropout"],
+            **self.model_options,
+        )
 
     def _graph_arg(self, graph) -> object:
         return graph_input(self.spec, self.task.index(graph), graph.edge_index)
@@ -89,8 +114,9 @@ class BackpropTrainer:
             return self._run_link(run)
         return self._run_node(run)
 
-    def _loop(self, step: Callable[[], float], evaluate: Callable[[], tuple[float, float]],
-              params: int) -> RunResult:
+    def _loop(
+        self, step: Callable[[], float], evaluate: Callable[[], tuple[float, float]], params: int
+    ) -> RunResult:
         c = self.cfg
         best = (-math.inf, -math.inf, 0)
         times, bad = [], 0
@@ -155,8 +181,15 @@ class BackpropTrainer:
 
         task, c = self.task, self.cfg
         fanouts = c["fanouts"] or [10] * c["num_layers"]
-        loader = NodeLoader(task.data, task.index(), train, fanouts, c["batch_size"],
-                            shuffle=True, seed=int(torch.initial_seed()) % 2**31)
+        loader = NodeLoader(
+            task.data,
+            task.index(),
+            train,
+            fanouts,
+            c["batch_size"],
+            shuffle=True,
+            seed=int(torch.initial_seed()) % 2**31,
+        )
 
         def step() -> float:
             model.train()
@@ -217,19 +250,22 @@ class BackpropTrainer:
 
         @torch.no_grad()
         def scores(h: Tensor, pairs: Tensor) -> Tensor:
-            return torch.cat([predictor(h[p[0]], h[p[1]])
-                              for p in pairs.split(c["eval_batch"], dim=1)])
+            return torch.cat(
+                [predictor(h[p[0]], h[p[1]]) for p in pairs.split(c["eval_batch"], dim=1)]
+            )
 
         @torch.no_grad()
         def evaluate() -> tuple[float, float]:
             encoder.eval()
             predictor.eval()
             h = encoder(features(), g)
-            val = task.evaluate(scores(h, split.val_pos), scores(h, split.val_neg),
-                                split.neg_per_pos)
+            val = task.evaluate(
+                scores(h, split.val_pos), scores(h, split.val_neg), split.neg_per_pos
+            )
             h_test = h if g_test is g else encoder(features(), g_test)
-            test = task.evaluate(scores(h_test, split.test_pos), scores(h_test, split.test_neg),
-                                 split.neg_per_pos)
+            test = task.evaluate(
+                scores(h_test, split.test_pos), scores(h_test, split.test_neg), split.neg_per_pos
+            )
             return val, test
 
         return self._loop(step, evaluate, count_parameters(encoder, predictor, emb))

@@ -29,12 +29,26 @@ HUB, HUB_DEG = 0, 20
 def hub_graph() -> Data:
     """Hub 0 <-> 1..20, a ring over 1..20, a path 23 -> 24 -> 25, isolated 21, 22, 26..29."""
     ring = torch.arange(1, 21)
-    src = [torch.arange(1, 21), torch.zeros(20, dtype=torch.long), ring, ring % 20 + 1,
-           torch.tensor([23, 24])]
-    dst = [torch.zeros(20, dtype=torch.long), torch.arange(1, 21), ring % 20 + 1, ring,
-           torch.tensor([24, 25])]
-    return Data(edge_index=torch.stack([torch.cat(src), torch.cat(dst)]), num_nodes=30,
-                x=torch.randn(30, 4), y=torch.arange(30) % 3)
+    src = [
+        torch.arange(1, 21),
+        torch.zeros(20, dtype=torch.long),
+        ring,
+        ring % 20 + 1,
+        torch.tensor([23, 24]),
+    ]
+    dst = [
+        torch.zeros(20, dtype=torch.long),
+        torch.arange(1, 21),
+        ring % 20 + 1,
+        ring,
+        torch.tensor([24, 25]),
+    ]
+    return Data(
+        edge_index=torch.stack([torch.cat(src), torch.cat(dst)]),
+        num_nodes=30,
+        x=torch.randn(30, 4),
+        y=torch.arange(30) % 3,
+    )
 
 
 GRAPHS = {"csbm": lambda: csbm(num_nodes=300, seed=1), "hub": hub_graph}
@@ -63,8 +77,9 @@ def test_sample_neighbors_real_edges_and_fanout(graph, method, fanout):
     data, index = graph
     edges = edge_set(data.edge_index)
     seeds = torch.randperm(data.num_nodes, generator=torch.Generator().manual_seed(0))
-    nbr, row = sample_neighbors(index, seeds, fanout, generator=torch.Generator().manual_seed(1),
-                                method=method)
+    nbr, row = sample_neighbors(
+        index, seeds, fanout, generator=torch.Generator().manual_seed(1), method=method
+    )
     assert nbr.shape == row.shape
     assert all((s, int(seeds[r])) in edges for s, r in zip(nbr.tolist(), row.tolist(), strict=True))
     assert bool((row[1:] >= row[:-1]).all())
@@ -79,8 +94,9 @@ def test_sample_neighbors_with_replacement(graph):
     data, index = graph
     edges = edge_set(data.edge_index)
     seeds = torch.arange(data.num_nodes)
-    nbr, row = sample_neighbors(index, seeds, 7, replace=True,
-                                generator=torch.Generator().manual_seed(0))
+    nbr, row = sample_neighbors(
+        index, seeds, 7, replace=True, generator=torch.Generator().manual_seed(0)
+    )
     assert all((s, int(seeds[r])) in edges for s, r in zip(nbr.tolist(), row.tolist(), strict=True))
     want = torch.where(index.in_degree > 0, 7, 0)
     assert torch.equal(torch.bincount(row, minlength=data.num_nodes), want)
@@ -115,8 +131,9 @@ def test_sample_subgraph(graph, fanouts):
     data, index = graph
     edges = edge_set(data.edge_index)
     seeds = torch.randperm(data.num_nodes, generator=torch.Generator().manual_seed(2))[:12]
-    n_id, ei, batch_size = sample_subgraph(index, seeds, fanouts,
-                                           generator=torch.Generator().manual_seed(3))
+    n_id, ei, batch_size = sample_subgraph(
+        index, seeds, fanouts, generator=torch.Generator().manual_seed(3)
+    )
     assert batch_size == 12 and torch.equal(n_id[:12], seeds)
     assert torch.unique(n_id).numel() == n_id.numel()
     assert ei.shape[0] == 2 and int(ei.max()) < n_id.numel()
@@ -139,8 +156,9 @@ def test_table_relabel_matches_unique_reference(graph, fanouts):
     seeds = torch.randperm(data.num_nodes, generator=torch.Generator().manual_seed(4))[:9]
     table = torch.full((data.num_nodes,), -1, dtype=torch.long)
     ref = _sample_subgraph(index, seeds, fanouts, False, torch.Generator().manual_seed(5), "auto")
-    fast = _sample_subgraph(index, seeds, fanouts, False, torch.Generator().manual_seed(5), "auto",
-                            table)
+    fast = _sample_subgraph(
+        index, seeds, fanouts, False, torch.Generator().manual_seed(5), "auto", table
+    )
     assert all(torch.equal(a, b) for a, b in zip(ref, fast, strict=True))
     assert bool((table == -1).all())  # restored for the next batch
 
@@ -238,16 +256,18 @@ def test_reproducible_with_generator_seed():
 
     def run(s: int):
         g = torch.Generator().manual_seed(s)
-        return (sample_subgraph(index, seeds, [5, 3], generator=g)[:2]
-                + (random_walk(index, seeds, 5, generator=g),))
+        return sample_subgraph(index, seeds, [5, 3], generator=g)[:2] + (
+            random_walk(index, seeds, 5, generator=g),
+        )
 
     a, b, c = run(0), run(0), run(1)
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     assert not all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(a, c, strict=True))
     ep = [[bt.n_id for bt in NodeLoader(data, index, seeds, [3], 8, seed=s)] for s in (0, 0, 1)]
     assert all(torch.equal(x, y) for x, y in zip(ep[0], ep[1], strict=True))
-    assert any(x.shape != y.shape or not torch.equal(x, y)
-               for x, y in zip(ep[0], ep[2], strict=True))
+    assert any(
+        x.shape != y.shape or not torch.equal(x, y) for x, y in zip(ep[0], ep[2], strict=True)
+    )
 
 
 def chi_square(counts: list[int]) -> float:
@@ -259,13 +279,19 @@ def chi_square(counts: list[int]) -> float:
 def test_without_replacement_is_uniform_over_hub(method):
     index = GraphIndex.from_data(hub_graph())
     draws, fanout = 4000, 5
-    nbr, row = sample_neighbors(index, torch.full((draws,), HUB), fanout,
-                                generator=torch.Generator().manual_seed(0), method=method)
+    nbr, row = sample_neighbors(
+        index,
+        torch.full((draws,), HUB),
+        fanout,
+        generator=torch.Generator().manual_seed(0),
+        method=method,
+    )
     counts = torch.bincount(nbr, minlength=21)[1:21].tolist()  # expected 1000 each
     assert chi_square(counts) < 60  # 19 dof: mean 19, sd ~6.2
     # Whole subsets, not just marginals: node 1 has in-neighbours {0, 2, 20}; draw pairs.
-    nbr, row = sample_neighbors(index, torch.full((3000,), 1), 2,
-                                generator=torch.Generator().manual_seed(1), method=method)
+    nbr, row = sample_neighbors(
+        index, torch.full((3000,), 1), 2, generator=torch.Generator().manual_seed(1), method=method
+    )
     pairs = Counter(tuple(sorted(p)) for p in nbr.view(-1, 2).tolist())
     assert set(pairs) == set(combinations([0, 2, 20], 2))
     assert chi_square(list(pairs.values())) < 20  # 2 dof
