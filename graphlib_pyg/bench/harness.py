@@ -18,10 +18,12 @@ from graphlib_pyg.bench.defaults import resolve_config
 from graphlib_pyg.bench.results import append_result, finished, run_key
 from graphlib_pyg.data.tasks import LinkTask, available_tasks, load_task
 from graphlib_pyg.nn.models import MODELS, resolve
+from graphlib_pyg.nn.link.heuristics import HEURISTICS
 from graphlib_pyg.train.backprop import BackpropTrainer
+from graphlib_pyg.train.heuristic import HeuristicTrainer
 
 #: Trainers by CLI name; each is ``cls(task, model, config, progress=...)`` with ``.run(seed)``.
-TRAINERS = {"backprop": BackpropTrainer}
+TRAINERS = {"backprop": BackpropTrainer, "heuristic": HeuristicTrainer}
 #: Augmentations by CLI name (``none`` = the model as it is).
 AUGMENTS: dict[str, object] = {"none": None}
 
@@ -68,20 +70,25 @@ def run_benchmark(
         Rows with keys ``model, dataset, trainer, augment, run, seed, metric, val, test,
         best_epoch, params, epoch_time_s, peak_rss_mb, config`` (and ``curve``).
     """
+    if model in HEURISTICS and trainer == "backprop":
+        trainer = "heuristic"  # heuristics score pairs; there is nothing to backpropagate
     trainer_cls = resolve(trainer, TRAINERS, "trainer")
     resolve(augment, AUGMENTS, "augmentation")
-    resolve(model, MODELS, "model")
+    resolve(model, {**MODELS, **HEURISTICS}, "model")
     if dataset not in available_tasks():
         load_task(dataset)  # raises the KeyError that lists valid names
     if runs < 1:
         raise ValueError(f"runs must be >= 1, got {runs}")
-    data = dict(data or {})
-    cfg = resolve_config(model, dataset, config)
-    if epochs is not None:
-        cfg["epochs"] = epochs
+    data, user = dict(data or {}), dict(config or {})
     for key in DATA_KEYS:  # allow split=... etc. among the plain key=value options
-        if key in cfg:
-            data[key] = cfg.pop(key)
+        if key in user:
+            data[key] = user.pop(key)
+    if trainer == "heuristic":
+        cfg = user  # the heuristic trainer rejects any option
+    else:
+        cfg = resolve_config(model, dataset, user)
+        if epochs is not None:
+            cfg["epochs"] = epochs
     task = load_task(dataset, root=root, **data)
     record = {**cfg, "data": {**data, "split": task.split_name}}
     done = finished(out)

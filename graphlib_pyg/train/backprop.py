@@ -204,7 +204,10 @@ class BackpropTrainer:
                 loss = loss_fn(out, y[batch.n_id[: batch.batch_size]])
                 loss.backward()
                 opt.step()
-                total, count = total + float(loss) * batch.batch_size, count + batch.batch_size
+                total, count = (
+                    total + float(loss.detach()) * batch.batch_size,
+                    count + batch.batch_size,
+                )
             return total / max(count, 1)
 
         return step
@@ -245,7 +248,7 @@ class BackpropTrainer:
                 loss = F.softplus(-pos_out).mean() + F.softplus(neg_out).mean()
                 loss.backward()
                 opt.step()
-                total, count = total + float(loss) * perm.numel(), count + perm.numel()
+                total, count = total + float(loss.detach()) * perm.numel(), count + perm.numel()
             return total / count
 
         @torch.no_grad()

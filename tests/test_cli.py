@@ -1,0 +1,91 @@
+import json
+
+import pytest
+
+from graphlib_pyg.cli import main
+
+
+def test_bench_writes_results_and_prints_table(tmp_path, capsys):
+    out = tmp_path / "r.jsonl"
+    code = main(
+        [
+            "bench",
+            "--model",
+            "gcn,mlp",
+            "--dataset",
+            "csbm",
+            "--runs",
+            "2",
+            "--epochs",
+            "3",
+            "--out",
+            str(out),
+            "--no-progress",
+            "lr=0.02",
+            "data.num_nodes=200",
+        ]
+    )
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "| gcn" in table and "| mlp" in table and "±" in table
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == 4 and all(r["config"]["lr"] == 0.02 for r in rows)
+    assert all(r["config"]["data"]["num_nodes"] == 200 for r in rows)
+
+
+def test_report_renders_files(tmp_path, capsys):
+    out = tmp_path / "r.jsonl"
+    main(
+        [
+            "bench",
+            "--model",
+            "mlp",
+            "--dataset",
+            "csbm",
+            "--runs",
+            "2",
+            "--epochs",
+            "3",
+            "--out",
+            str(out),
+            "--no-progress",
+            "data.num_nodes=200",
+        ]
+    )
+    capsys.readouterr()
+    assert main(["report", str(out), "--out-dir", str(tmp_path / "rep")]) == 0
+    assert "| mlp" in capsys.readouterr().out
+    for name in ("report.md", "report.csv", "test_metric.png", "curves.png"):
+        assert (tmp_path / "rep" / name).stat().st_size > 0
+
+
+def test_yaml_grid(tmp_path, capsys):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        "models: [mlp]\ndatasets: [csbm]\nruns: 1\nepochs: 2\n"
+        "options: {hidden: 8}\ndata: {num_nodes: 150}\n"
+    )
+    assert main(["bench", "--config", str(grid), "--no-progress"]) == 0
+    assert "| mlp" in capsys.readouterr().out
+    grid.write_text("modles: [mlp]\n")
+    with pytest.raises(SystemExit, match="modles"):
+        main(["bench", "--config", str(grid)])
+
+
+def test_unknown_names_exit_2_with_choices(capsys):
+    assert main(["bench", "--model", "gcm", "--dataset", "csbm", "--no-progress"]) == 2
+    assert "Valid:" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="key=value"):
+        main(["bench", "--model", "gcn", "oops"])
+
+
+def test_report_missing_file(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nope.jsonl")]) == 2
+    assert "nope.jsonl" in capsys.readouterr().err
+
+
+def test_datasets_lists_status(tmp_path, capsys):
+    assert main(["datasets", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "csbm" in out and "built-in" in out
+    assert "cora " in out and "missing" in out and "ind.cora" in out

@@ -1,0 +1,22 @@
+"""The README's Python example runs as written and learns."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_example_runs_and_learns(capsys):
+    text = README.read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, "README has no python example"
+    exec(compile(blocks[0], str(README), "exec"), {})
+    out = capsys.readouterr().out
+    acc = float(re.search(r"test accuracy:\s*([0-9.]+)", out).group(1))
+    assert acc > 0.6  # 4 balanced classes: chance is 0.25
+
+
+def test_readme_names_the_test_command_ci_runs():
+    ci = (README.parent / ".ci" / "run").read_text()
+    command = "GRAPHLIB_DATA=../shared/data python -m pytest -q"
+    assert command in README.read_text() and command in ci
