@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 from graphlib_pyg.bench.defaults import resolve_config
 from graphlib_pyg.bench.results import append_result, finished, run_key
 from graphlib_pyg.data.tasks import LinkTask, available_tasks, load_task
-from graphlib_pyg.nn.models import MODELS, resolve
 from graphlib_pyg.nn.link.heuristics import HEURISTICS
+from graphlib_pyg.nn.models import MODELS, resolve
 from graphlib_pyg.train.backprop import BackpropTrainer
 from graphlib_pyg.train.heuristic import HeuristicTrainer
 

@@ -3,8 +3,8 @@
 Raw files are looked up under ``GRAPHLIB_DATA`` (default ``~/.cache/graphlib/data``), which may be
 read-only. PyG and OGB loaders write ``processed/`` next to ``raw/``, so each dataset's raw
 folder is mirrored into ``GRAPHLIB_CACHE`` (default ``~/.cache/graphlib/processed``) as a tree of
-symlinks and the loader runs there. Missing files are downloaded into the cache when the network allows it;
-otherwise the error names the dataset, the files expected and the folder searched.
+symlinks and the loader runs there. Missing files are downloaded into the cache when the network
+allows it; otherwise the error names the dataset, the files expected and the folder searched.
 """
 
 from __future__ import annotations
