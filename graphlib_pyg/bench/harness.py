@@ -28,7 +28,7 @@ TRAINERS = {"backprop": BackpropTrainer, "heuristic": HeuristicTrainer}
 AUGMENTS: dict[str, object] = {"none": None}
 
 #: Config keys that are passed to ``load_task`` rather than to the trainer.
-DATA_KEYS = ("split", "task", "metric")
+DATA_KEYS = ("split", "task", "metric", "val_as_input")
 
 
 def peak_rss_mb() -> float:

@@ -184,7 +184,7 @@ def _ogb_master(kind: str):
 def _ogb(key: str, kind: str) -> DatasetSpec:
     info = _ogb_master(kind)[key]
     folder = key.replace("-", "_")
-    files = ("RELEASE_v1.txt", "raw/", f"split/{info['split']}/")
+    files = (f"RELEASE_v{info['version']}.txt", "raw/", f"split/{info['split']}/")
 
     def load(root: Path, key=key, kind=kind):
         if kind == "node":
@@ -225,7 +225,14 @@ def _registry() -> dict[str, DatasetSpec]:
         _geomgcn(k) for k in ("chameleon", "squirrel", "actor", "cornell", "texas", "wisconsin")
     ]
     for kind in ("node", "link"):
-        specs += [_ogb(k, kind) for k in _ogb_master(kind).columns]
+        master = _ogb_master(kind)
+        # Heterogeneous graphs (ogbn-mag, ogbl-biokg) and knowledge graphs with relation types
+        # (ogbl-wikikg2) do not fit a homogeneous NodeTask/LinkTask.
+        specs += [
+            _ogb(k, kind)
+            for k in master.columns
+            if master[k]["is hetero"] != "True" and k != "ogbl-wikikg2"
+        ]
     return {s.name: s for s in specs}
 
 
@@ -291,8 +298,8 @@ def load_dataset(name: str, root: str | Path | None = None):
     if src.is_dir():
         _mirror(src, dst)
     if spec.family == "ogb" and missing and dst.is_dir():
-        # ogb asks an interactive y/N question when the folder exists without RELEASE_v1.txt.
-        if not (dst / "RELEASE_v1.txt").exists():
+        # ogb asks an interactive y/N question when the folder exists without its RELEASE file.
+        if not (dst / spec.files[0]).exists():
             shutil.rmtree(dst)
     loader_root = dst.parent
     if spec.family == "geom-gcn" and name == "actor":

@@ -171,13 +171,15 @@ def random_link_split(
     seed: int = 0,
     neg_ratio: float = 1.0,
     disjoint_train: float = 0.0,
+    val_as_input: bool = False,
 ) -> LinkSplit:
     """Seeded random split of an undirected graph's edges for link prediction.
 
     The message-passing graph holds only training edges (both directions). With
     ``disjoint_train > 0`` that fraction of the training edges is held out of the message-passing
     graph and used only as supervision. Validation/test negatives are fixed non-edges of the full
-    graph, ``neg_ratio`` per positive.
+    graph, ``neg_ratio`` per positive. With ``val_as_input`` the test set is scored on the
+    message-passing graph plus the validation edges.
     """
     pairs = _undirected_pairs(data.edge_index)
     m = pairs.size(1)
@@ -202,4 +204,21 @@ def random_link_split(
     graph = Data(edge_index=torch.cat([mp, mp.flip(0)], 1), num_nodes=data.num_nodes)
     if getattr(data, "x", None) is not None:
         graph.x = data.x
-    return LinkSplit(graph, sup, val_pos, negs[:, :n_vn], test_pos, negs[:, n_vn:])
+    test_graph = None
+    if val_as_input:
+        test_graph = Data(
+            edge_index=torch.cat([graph.edge_index, val_pos, val_pos.flip(0)], 1),
+            num_nodes=data.num_nodes,
+        )
+        if getattr(data, "x", None) is not None:
+            test_graph.x = data.x
+    return LinkSplit(
+        graph,
+        sup,
+        val_pos,
+        negs[:, :n_vn],
+        test_pos,
+        negs[:, n_vn:],
+        test_graph,
+        val_as_input=val_as_input,
+    )
