@@ -9,7 +9,8 @@ Variants, each measured in its own subprocess so that peak RSS is per variant:
 * ``pyg-gcn``       -- ``torch_geometric.nn.models.GCN`` fed ``edge_index`` (normalises and
   scatters over the edges on every call);
 * ``graphlib-gcn``  -- ``build_model("gcn", ...)`` fed ``GraphIndex(...).adj_t("gcn")``;
-* ``pyg-sage``      -- ``torch_geometric.nn.models.GraphSAGE`` (mean aggregation) fed ``edge_index``;
+* ``pyg-sage``      -- ``torch_geometric.nn.models.GraphSAGE`` (mean aggregation) fed
+  ``edge_index``;
 * ``graphlib-sage`` -- ``build_model("sage", ...)`` fed ``adj_t("mean")``.
 
 Building the index and adjacency (and its cached transpose) is reported once as ``setup_s``, not
@@ -116,9 +117,7 @@ def worker(variant: str, size: dict, epochs: int, seed: int) -> dict:
 
 def check_equal(seed: int = 0) -> list[str]:
     """Ours vs. baseline on a small graph: same init -> same eval logits and gradients."""
-    data = random_graph(
-        CHECK_NODES, CHECK_EDGES, MODEL["num_features"], MODEL["num_classes"], seed
-    )
+    data = random_graph(CHECK_NODES, CHECK_EDGES, MODEL["num_features"], MODEL["num_classes"], seed)
     lines = []
     for kind in ("gcn", "sage"):
         outs, grads = [], []

@@ -26,8 +26,10 @@ class NodeSplit:
     def __post_init__(self) -> None:
         for name in ("train", "val", "test"):
             t = getattr(self, name)
-            if t.dtype == torch.bool:
+            if t.dtype in (torch.bool, torch.uint8):  # a mask (PyG stores some as uint8)
                 setattr(self, name, t.nonzero().view(-1))
+            elif t.dtype != torch.long:
+                setattr(self, name, t.long())
 
 
 def random_node_split(

@@ -46,12 +46,35 @@ class Task:
     kind: str = ""
 
     def __init__(
-        self, name: str, data: Data, metric: str, split_name: str, ogb_name: str | None = None
+        self,
+        name: str,
+        data: Data,
+        metric: str,
+        split_name: str,
+        splits: list | None = None,
+        split_fn: Callable[[int], object] | None = None,
+        ogb_name: str | None = None,
     ) -> None:
         validate_graph(data.edge_index, data.num_nodes, getattr(data, "x", None), name=name)
         self.name, self.data, self.metric = name, data, metric
         self.split_name, self.ogb_name = split_name, ogb_name
         self._index: dict[int, tuple[Data, GraphIndex]] = {}
+        if (splits is None) == (split_fn is None):
+            raise ValueError("give exactly one of splits or split_fn")
+        self._splits, self._split_fn, self._drawn = splits, split_fn, {}
+
+    @property
+    def num_splits(self) -> int | None:
+        """Number of fixed splits, or ``None`` when every run draws a new random split."""
+        return None if self._splits is None else len(self._splits)
+
+    def split(self, run: int = 0):
+        """Run ``run``'s split: fixed splits cycle (r mod K); random ones are drawn with seed r."""
+        if self._splits is not None:
+            return self._splits[run % len(self._splits)]
+        if run not in self._drawn:
+            self._drawn[run] = self._split_fn(run)
+        return self._drawn[run]
 
     @property
     def num_nodes(self) -> int:
@@ -88,33 +111,14 @@ class NodeTask(Task):
 
     kind = "node"
 
-    def __init__(
-        self,
-        name: str,
-        data: Data,
-        metric: str,
-        split_name: str,
-        splits: list[sp.NodeSplit] | None = None,
-        split_fn: Callable[[int], sp.NodeSplit] | None = None,
-        ogb_name: str | None = None,
-    ) -> None:
-        super().__init__(name, data, metric, split_name, ogb_name)
-        if (splits is None) == (split_fn is None):
-            raise ValueError("give exactly one of splits or split_fn")
-        self._splits, self._split_fn = splits, split_fn
-        y = data.y
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        y = self.data.y
         self.multilabel = y.dim() == 2 and y.size(1) > 1
         self.num_classes = y.size(1) if self.multilabel else int(y.max()) + 1
 
-    @property
-    def num_splits(self) -> int | None:
-        """Number of fixed splits, or ``None`` when every run draws a new random split."""
-        return None if self._splits is None else len(self._splits)
-
     def split(self, run: int = 0) -> sp.NodeSplit:
-        if self._splits is not None:
-            return self._splits[run % len(self._splits)]
-        return self._split_fn(run)
+        return super().split(run)
 
     def evaluate(self, out: Tensor, idx: Tensor) -> float:
         """Metric of model output ``out`` (N, C) on the nodes ``idx``."""
@@ -128,31 +132,11 @@ class LinkTask(Task):
 
     kind = "link"
 
-    def __init__(
-        self,
-        name: str,
-        data: Data,
-        metric: str,
-        split_name: str,
-        split_fn: Callable[[int], sp.LinkSplit],
-        fixed: bool,
-        ogb_name: str | None = None,
-    ) -> None:
-        super().__init__(name, data, metric, split_name, ogb_name)
-        self._split_fn, self.fixed = split_fn, fixed
-        self._cache: dict[int, sp.LinkSplit] = {}
-
-    @property
-    def num_splits(self) -> int | None:
-        return 1 if self.fixed else None
-
     def split(self, run: int = 0) -> sp.LinkSplit:
-        key = 0 if self.fixed else run
-        if key not in self._cache:
-            self._cache[key] = self._split_fn(key)
-        return self._cache[key]
+        return super().split(run)
 
     def evaluate(self, pos: Tensor, neg: Tensor, neg_per_pos: int | None = None) -> float:
+        """Metric of positive and negative pair scores."""
         from graphlib_pyg.bench.metrics import link_metric
 
         return link_metric(self.metric, pos, neg, neg_per_pos, self.ogb_name)
@@ -237,15 +221,15 @@ def load_task(
         _check_split(name, split, LINK_SPLITS)
         val, test, m = LINK_SPLITS[split]
         val, test = split_params.get("val", val), split_params.get("test", test)
-        ret = LinkTask(
+        return LinkTask(
             name,
             data,
             metric or m,
             split,
-            lambda run: sp.random_link_split(data, val, test, seed=run, val_as_input=val_as_input),
-            fixed=False,
+            split_fn=lambda run: sp.random_link_split(
+                data, val, test, seed=run, val_as_input=val_as_input
+            ),
         )
-        return ret
     if name in synthetic.GENERATORS:
         split = split or "random"
         _check_split(name, split, ("random",))
@@ -347,7 +331,7 @@ def _ogb_link_task(
         val_pos, val_neg = pairs(raw["valid"], "edge"), pairs(raw["valid"], "edge_neg")
         test_pos, test_neg = pairs(raw["test"], "edge"), pairs(raw["test"], "edge_neg")
 
-    def split_fn(run: int) -> sp.LinkSplit:
+    def official() -> sp.LinkSplit:
         graph = Data(edge_index=data.edge_index, num_nodes=data.num_nodes)
         for key in ("x", "edge_weight"):
             if key in data:
@@ -372,4 +356,4 @@ def _ogb_link_task(
             neg_per_pos=neg_per_pos,
         )
 
-    return LinkTask(name, data, metric, split, split_fn, fixed=True, ogb_name=name)
+    return LinkTask(name, data, metric, split, splits=[official()], ogb_name=name)
