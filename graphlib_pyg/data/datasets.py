@@ -10,6 +10,8 @@ allows it; otherwise the error names the dataset, the files expected and the fol
 from __future__ import annotations
 
 import contextlib
+import difflib
+import hashlib
 import os
 import shutil
 from collections.abc import Callable
@@ -247,6 +249,16 @@ def registry() -> dict[str, DatasetSpec]:
     return _REGISTRY
 
 
+def unknown_dataset(name: str) -> KeyError:
+    """The error for an unknown dataset name: close matches and every valid name."""
+    from graphlib_pyg.data.synthetic import GENERATORS
+
+    names = sorted(registry()) + sorted(GENERATORS)
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return KeyError(f"unknown dataset {name!r}.{hint} Valid: {', '.join(names)}")
+
+
 def missing_files(spec: DatasetSpec, root: Path | None = None) -> list[Path]:
     """Expected raw files of ``spec`` that are absent under ``root`` (default: the data root)."""
     base = Path(root or data_root()) / spec.folder
@@ -289,11 +301,13 @@ def load_dataset(name: str, root: str | Path | None = None):
     """
     reg = registry()
     if name not in reg:
-        raise KeyError(f"unknown dataset {name!r}")
+        raise unknown_dataset(name)
     spec = reg[name]
     src_root = Path(root).expanduser() if root is not None else data_root()
     src = src_root / spec.folder
-    dst = cache_root() / spec.folder
+    # One cache folder per raw root: files from another root are never mistaken for these.
+    root_key = hashlib.sha1(str(src_root.resolve()).encode()).hexdigest()[:12]
+    dst = cache_root() / root_key / spec.folder
     missing = missing_files(spec, src_root)
     if src.is_dir():
         _mirror(src, dst)

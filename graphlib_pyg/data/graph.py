@@ -41,13 +41,7 @@ def validate_graph(
         raise TypeError(
             f"{name}: edge_index must be a torch.Tensor, got {type(edge_index).__name__}"
         )
-    if edge_index.dtype in (
-        torch.float16,
-        torch.bfloat16,
-        torch.float32,
-        torch.float64,
-        torch.bool,
-    ):
+    if edge_index.is_floating_point() or edge_index.is_complex() or edge_index.dtype == torch.bool:
         raise TypeError(
             f"{name}: edge_index must be an integer tensor, got dtype {edge_index.dtype}"
         )

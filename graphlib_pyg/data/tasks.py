@@ -6,7 +6,6 @@ augmentation runs against these objects, so any combination is one command.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -146,13 +145,6 @@ def available_tasks() -> list[str]:
     return sorted(ds.registry()) + sorted(synthetic.GENERATORS)
 
 
-def _unknown(name: str) -> KeyError:
-    names = available_tasks()
-    close = difflib.get_close_matches(name, names, n=3)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    return KeyError(f"unknown dataset {name!r}.{hint} Valid: {', '.join(names)}")
-
-
 def _check_split(name: str, split: str, valid) -> None:
     if split not in valid:
         raise ValueError(f"dataset {name!r} has no split {split!r}; valid: {', '.join(valid)}")
@@ -199,7 +191,7 @@ def load_task(
             raise TypeError(f"unexpected parameters for dataset {name!r}: {sorted(params)}")
         reg = ds.registry()
         if name not in reg:
-            raise _unknown(name)
+            raise ds.unknown_dataset(name)
         spec = reg[name]
         kind = spec.kind
         dataset = ds.load_dataset(name, root)
@@ -272,7 +264,7 @@ def load_task(
     if split == "geom-gcn" and spec.family == "planetoid":
         from torch_geometric.datasets import Planetoid
 
-        geo = Planetoid(str(ds.cache_root() / "Planetoid"), dataset.name, split="geom-gcn")[0]
+        geo = Planetoid(dataset.root, dataset.name, split="geom-gcn")[0]
         return NodeTask(
             name,
             data,
