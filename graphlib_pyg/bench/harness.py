@@ -123,8 +123,9 @@ def run_benchmark(
             params=result.params,
             epoch_time_s=result.epoch_time_s,
             peak_rss_mb=round(peak_rss_mb(), 1),
-            curve=result.curve,
         )
+        if result.curve:  # trained models record their learning curve; heuristics have none
+            row["curve"] = result.curve
         if isinstance(task, LinkTask):
             row["val_as_input"] = task.split(run).val_as_input
         if out is not None:
