@@ -12,7 +12,16 @@ MODEL_DEFAULTS: dict[str, dict] = {
     "mlp": {"hidden": 64, "dropout": 0.5},
     "gcn": {"hidden": 16, "dropout": 0.5, "input_dropout": 0.5},
     "sage": {"hidden": 64, "dropout": 0.5},
-    "gat": {"hidden": 8, "heads": 8, "dropout": 0.6, "input_dropout": 0.6, "lr": 0.005},
+    "gat": {
+        "hidden": 8,
+        "heads": 8,
+        "out_heads": 1,
+        "dropout": 0.6,
+        "input_dropout": 0.6,
+        "lr": 0.005,
+        "epochs": 1000,
+        "patience": 100,
+    },
     "gin": {"hidden": 64, "dropout": 0.5},
 }
 

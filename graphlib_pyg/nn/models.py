@@ -116,8 +116,16 @@ def _sage(i, h, o, layers, dropout, **kw):
     return pyg_models.GraphSAGE(i, h, layers, o, dropout=dropout, aggr="sum")
 
 
-def _gat(i, h, o, layers, dropout, heads=8, v2=False, **kw):
-    return pyg_models.GAT(i, h * heads, layers, o, dropout=dropout, heads=heads, v2=v2)
+def _gat(i, h, o, layers, dropout, heads=8, v2=False, out_heads=None, **kw):
+    model = pyg_models.GAT(i, h * heads, layers, o, dropout=dropout, heads=heads, v2=v2)
+    if out_heads is not None and out_heads != heads:
+        # The GAT paper averages `out_heads` heads in the output layer (1 on Cora/CiteSeer);
+        # PyG's model uses `heads` everywhere, so only the last convolution is replaced.
+        last = model.convs[-1]
+        model.convs[-1] = type(last)(
+            last.in_channels, o, heads=out_heads, concat=False, dropout=dropout
+        )
+    return model
 
 
 def _gin(i, h, o, layers, dropout, **kw):
@@ -128,7 +136,7 @@ MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec("mlp", _mlp, None),
     "gcn": ModelSpec("gcn", _gcn, "gcn"),
     "sage": ModelSpec("sage", _sage, "mean"),
-    "gat": ModelSpec("gat", _gat, "edge_index", {"heads": 8, "v2": False}),
+    "gat": ModelSpec("gat", _gat, "edge_index", {"heads": 8, "v2": False, "out_heads": None}),
     "gin": ModelSpec("gin", _gin, "sum"),
 }
 
