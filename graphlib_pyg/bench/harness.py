@@ -111,7 +111,9 @@ def run_benchmark(
             continue
 
         def show(epoch: int, loss: float, val: float, run=run) -> None:
-            bar.set_postfix(run=run, epoch=epoch, loss=f"{loss:.3f}", val=f"{val:.4f}")
+            bar.set_postfix(
+                run=run, epoch=epoch, loss=f"{loss:.3f}", val=f"{val:.4f}", refresh=False
+            )
 
         result = trainer_cls(task, model, cfg, progress=show if progress else None).run(seed=run)
         row.update(
