@@ -115,10 +115,17 @@ class BackpropTrainer:
         return self._run_node(run)
 
     def _loop(
-        self, step: Callable[[], float], evaluate: Callable[[], tuple[float, float]], params: int
+        self, step: Callable[[], float], evaluate: Callable[[], tuple], params: int
     ) -> RunResult:
+        """Train, evaluate, keep the best-validation epoch, stop after ``patience`` evaluations.
+
+        ``evaluate()`` returns ``(val, test)`` or ``(val, test, val_loss)``. With a validation
+        loss, patience is reset when either the metric or the loss improves (the GAT paper's
+        rule); the reported epoch is always the one with the best validation metric.
+        """
         c = self.cfg
         best = (-math.inf, -math.inf, 0)
+        best_loss = math.inf
         times, bad = [], 0
         curve: dict[str, list] = {"epoch": [], "train_loss": [], "val": [], "test": []}
         for epoch in range(1, c["epochs"] + 1):
@@ -129,13 +136,18 @@ class BackpropTrainer:
                 raise FloatingPointError(f"training loss became {loss} at epoch {epoch}")
             if epoch % c["eval_every"] and epoch != c["epochs"]:
                 continue
-            val, test = evaluate()
+            val, test, *val_loss = evaluate()
             for k, v in zip(curve, (epoch, loss, val, test), strict=True):
                 curve[k].append(v)
             if self.progress:
                 self.progress(epoch, loss, val)
-            if val > best[0]:
-                best, bad = (val, test, epoch), 0
+            improved = val > best[0]
+            if improved:
+                best = (val, test, epoch)
+            if val_loss and val_loss[0] < best_loss:
+                best_loss, improved = val_loss[0], True
+            if improved:
+                bad = 0
             else:
                 bad += 1
                 if c["patience"] and bad >= c["patience"]:
@@ -169,10 +181,11 @@ class BackpropTrainer:
             step = self._minibatch_step(model, opt, loss_fn, y, split.train)
 
         @torch.no_grad()
-        def evaluate() -> tuple[float, float]:
+        def evaluate() -> tuple[float, float, float]:
             model.eval()
             out = model(data.x, g)
-            return task.evaluate(out, split.val), task.evaluate(out, split.test)
+            val_loss = float(loss_fn(out[split.val], y[split.val]))
+            return task.evaluate(out, split.val), task.evaluate(out, split.test), val_loss
 
         return self._loop(step, evaluate, count_parameters(model))
 
