@@ -7,24 +7,8 @@ from graphlib_pyg.cli import main
 
 def test_bench_writes_results_and_prints_table(tmp_path, capsys):
     out = tmp_path / "r.jsonl"
-    code = main(
-        [
-            "bench",
-            "--model",
-            "gcn,mlp",
-            "--dataset",
-            "csbm",
-            "--runs",
-            "2",
-            "--epochs",
-            "3",
-            "--out",
-            str(out),
-            "--no-progress",
-            "lr=0.02",
-            "data.num_nodes=200",
-        ]
-    )
+    bench = "bench --dataset csbm --runs 2 --epochs 3 --no-progress data.num_nodes=200".split()
+    code = main([*bench, "--model", "gcn,mlp", "--out", str(out), "lr=0.02"])
     assert code == 0
     table = capsys.readouterr().out
     assert "| gcn" in table and "| mlp" in table and "±" in table
@@ -35,23 +19,8 @@ def test_bench_writes_results_and_prints_table(tmp_path, capsys):
 
 def test_report_renders_files(tmp_path, capsys):
     out = tmp_path / "r.jsonl"
-    main(
-        [
-            "bench",
-            "--model",
-            "mlp",
-            "--dataset",
-            "csbm",
-            "--runs",
-            "2",
-            "--epochs",
-            "3",
-            "--out",
-            str(out),
-            "--no-progress",
-            "data.num_nodes=200",
-        ]
-    )
+    bench = "bench --dataset csbm --runs 2 --epochs 3 --no-progress data.num_nodes=200".split()
+    main([*bench, "--model", "mlp", "--out", str(out)])
     capsys.readouterr()
     assert main(["report", str(out), "--out-dir", str(tmp_path / "rep")]) == 0
     assert "| mlp" in capsys.readouterr().out

@@ -261,24 +261,13 @@ def load_task(
         return NodeTask(
             name, data, metric, split, splits=sp.forwardgnn_splits(folder, data.num_nodes)
         )
-    if split == "geom-gcn" and spec.family == "planetoid":
+    masks = data
+    if split == "geom-gcn" and spec.family == "planetoid":  # its own raw folder and masks
         from torch_geometric.datasets import Planetoid
 
-        geo = Planetoid(dataset.root, dataset.name, split="geom-gcn")[0]
-        return NodeTask(
-            name,
-            data,
-            metric,
-            split,
-            splits=sp.splits_from_masks(geo.train_mask, geo.val_mask, geo.test_mask),
-        )
-    return NodeTask(
-        name,
-        data,
-        metric,
-        split,
-        splits=sp.splits_from_masks(data.train_mask, data.val_mask, data.test_mask),
-    )
+        masks = Planetoid(dataset.root, dataset.name, split="geom-gcn")[0]
+    splits = sp.splits_from_masks(masks.train_mask, masks.val_mask, masks.test_mask)
+    return NodeTask(name, data, metric, split, splits=splits)
 
 
 def _random_fn(num_nodes: int, params: dict) -> Callable[[int], sp.NodeSplit]:
