@@ -166,7 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "bench":
+        # key=value options may stand anywhere among the flags: parse them intermixed.
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        args = sub.choices["bench"].parse_intermixed_args(argv[1:])
+    else:
+        args = parser.parse_args(argv)
     return args.func(args)
 
 
