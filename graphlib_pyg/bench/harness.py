@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from graphlib_pyg.bench.defaults import resolve_config
 from graphlib_pyg.bench.results import append_result, finished, run_key
+from graphlib_pyg.data.datasets import unknown_dataset
 from graphlib_pyg.data.tasks import LinkTask, available_tasks, load_task
 from graphlib_pyg.nn.link.heuristics import HEURISTICS
 from graphlib_pyg.nn.models import MODELS, resolve
@@ -76,7 +77,7 @@ def run_benchmark(
     resolve(augment, AUGMENTS, "augmentation")
     resolve(model, {**MODELS, **HEURISTICS}, "model")
     if dataset not in available_tasks():
-        load_task(dataset)  # raises the KeyError that lists valid names
+        raise unknown_dataset(dataset)
     if runs < 1:
         raise ValueError(f"runs must be >= 1, got {runs}")
     data, user = dict(data or {}), dict(config or {})
