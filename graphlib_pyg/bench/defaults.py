@@ -23,6 +23,16 @@ MODEL_DEFAULTS: dict[str, dict] = {
         "patience": 100,
     },
     "gin": {"hidden": 64, "dropout": 0.5},
+    # DAGNN paper (Cora): K=10, hidden 64, dropout 0.8, lr 0.01, wd 0.005, patience 100.
+    "dagnn": {
+        "hidden": 64,
+        "K": 10,
+        "dropout": 0.8,
+        "lr": 0.01,
+        "weight_decay": 0.005,
+        "epochs": 1000,
+        "patience": 100,
+    },
 }
 
 #: Per-dataset defaults (overrides model defaults).
@@ -51,7 +61,9 @@ DATASET_DEFAULTS: dict[str, dict] = {
 }
 
 #: Per (dataset, model) overrides.
-PAIR_DEFAULTS: dict[tuple[str, str], dict] = {}
+PAIR_DEFAULTS: dict[tuple[str, str], dict] = {
+    ("citeseer", "dagnn"): {"dropout": 0.5, "weight_decay": 0.02},  # DAGNN paper, CiteSeer
+}
 
 
 def resolve_config(model: str, dataset: str, user: dict | None = None) -> dict:

@@ -132,12 +132,19 @@ def _gin(i, h, o, layers, dropout, **kw):
     return pyg_models.GIN(i, h, layers, o, dropout=dropout)
 
 
+def _dagnn(i, h, o, layers, dropout, K=10, **kw):
+    from graphlib_pyg.nn.conv.dagnn_conv import DAGNN
+
+    return DAGNN(i, h, o, K=K, dropout=dropout)
+
+
 MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec("mlp", _mlp, None),
     "gcn": ModelSpec("gcn", _gcn, "gcn"),
     "sage": ModelSpec("sage", _sage, "mean"),
     "gat": ModelSpec("gat", _gat, "edge_index", {"heads": 8, "v2": False, "out_heads": None}),
     "gin": ModelSpec("gin", _gin, "sum"),
+    "dagnn": ModelSpec("dagnn", _dagnn, "gcn", {"K": 10}),
 }
 
 
