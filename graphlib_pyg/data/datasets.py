@@ -316,8 +316,6 @@ def load_dataset(name: str, root: str | Path | None = None):
         if not (dst / spec.files[0]).exists():
             shutil.rmtree(dst)
     loader_root = dst.parent
-    if spec.family == "geom-gcn" and name == "actor":
-        loader_root = dst.parent
     try:
         return spec.load(loader_root)
     except Exception as err:  # noqa: BLE001 - re-raised with the dataset named
