@@ -90,6 +90,9 @@ def run_benchmark(
         cfg = resolve_config(model, dataset, user)
         if epochs is not None:
             cfg["epochs"] = epochs
+    spec = MODELS.get(model)
+    if spec is not None and spec.link and "task" not in data:
+        data["task"] = "link"  # NCN-style models only score pairs: cora -> its link task
     task = load_task(dataset, root=root, **data)
     record = {**cfg, "data": {**data, "split": task.split_name}}
     done = finished(out)

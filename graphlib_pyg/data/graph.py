@@ -119,7 +119,7 @@ class SparseAdj(Tensor):
         if self._t is None:
             csc = self.plain.to_sparse_csc()  # CSC of A == CSR of A^T
             self._t = torch.sparse_csr_tensor(
-                csc.ccol_indices(), csc.row_indices(), csc.values(), self.plain.shape
+                csc.ccol_indices(), csc.row_indices(), csc.values(), self.plain.shape[::-1]
             )
         return self._t
 

@@ -202,12 +202,19 @@ def load_task(
                 name, dataset, split or "official", metric or default_metric, val_as_input
             )
         data = ds.graph_from_dataset(dataset)
-        if getattr(data, "x", None) is not None and spec.family in ("planetoid", "citationfull"):
-            data.x = _row_normalize(data.x)  # as PyG's NormalizeFeatures / the papers' code
         fixed_splits = (spec, dataset)
     if task is not None and task not in ("node", "link"):
         raise ValueError(f"task must be 'node' or 'link', got {task!r}")
     kind = task or kind
+    if (
+        kind == "node"
+        and fixed_splits is not None
+        and getattr(data, "x", None) is not None
+        and fixed_splits[0].family in ("planetoid", "citationfull")
+    ):
+        # As PyG's NormalizeFeatures in the node-classification papers' code. Link-prediction
+        # code (OGB-style, NCN, SEAL) uses the raw bag-of-words features, so link tasks do too.
+        data.x = _row_normalize(data.x)
     if kind == "link":
         split = split or "70-10-20"
         _check_split(name, split, LINK_SPLITS)

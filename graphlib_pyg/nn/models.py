@@ -86,12 +86,16 @@ class ModelSpec:
         adj: ``"gcn"``, ``"mean"``, ``"sum"`` (sparse ``adj_t`` of that normalisation),
             ``"edge_index"``, or ``None`` (no graph).
         options: extra keyword arguments (config keys) the builder accepts, with defaults.
+        link: ``None`` for node encoders (usable on any task; link tasks add an MLP on
+            :math:`h_i \\odot h_j`), or the name of a structural link predictor (``"ncn"``,
+            ``"ncnc"``) that only scores node pairs and reads the graph itself.
     """
 
     name: str
     build: Callable[..., nn.Module] = field(repr=False)
     adj: str | None
     options: dict = field(default_factory=dict)
+    link: str | None = None
 
 
 def _mlp(i, h, o, layers, dropout, **kw):
@@ -138,6 +142,45 @@ def _dagnn(i, h, o, layers, dropout, K=10, **kw):
     return DAGNN(i, h, o, K=K, dropout=dropout)
 
 
+def _link_only(name: str) -> Callable[..., nn.Module]:
+    def build(*args, **kw):
+        raise TypeError(
+            f"model {name!r} is a link predictor (it scores node pairs); use it on a link task "
+            "(e.g. --dataset cora task=link, or ogbl-ddi)"
+        )
+
+    return build
+
+
+#: Options of the NCN model in the harness (NCN paper's argument names in brackets).
+NCN_OPTIONS: dict = {
+    "aggr": "gcn",  # encoder propagation: gcn (puregcn), sum (puresum), mean
+    "tail_dropout": 0.0,  # [tdp]
+    "residual": False,  # [res]
+    "jk": False,  # [jk]
+    "pred_dropout": 0.0,  # [predp]
+    "pred_edge_dropout": 0.0,  # [preedp]
+    "pred_lr": None,  # [prelr]; None = lr
+    "ln": True,  # [lnnn]
+    "use_xlin": True,
+    "tailact": True,
+    "twolayerlin": False,
+    "beta": 1.0,
+    "cn_max": None,  # [cndeg]
+    "target_removal": True,  # [maskinput]
+}
+#: Extra options of NCNC (completion calibration and candidate caps).
+NCNC_OPTIONS: dict = {
+    **NCN_OPTIONS,
+    "depth": 1,
+    "alpha": 1.0,
+    "pt": 0.5,
+    "prob_scale": 5.0,
+    "prob_offset": 3.0,
+    "train_res_max": None,  # [trndeg]
+    "test_res_max": None,  # [tstdeg]
+}
+
 MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec("mlp", _mlp, None),
     "gcn": ModelSpec("gcn", _gcn, "gcn"),
@@ -145,6 +188,8 @@ MODELS: dict[str, ModelSpec] = {
     "gat": ModelSpec("gat", _gat, "edge_index", {"heads": 8, "v2": False, "out_heads": None}),
     "gin": ModelSpec("gin", _gin, "sum"),
     "dagnn": ModelSpec("dagnn", _dagnn, "gcn", {"K": 10}),
+    "ncn": ModelSpec("ncn", _link_only("ncn"), None, NCN_OPTIONS, link="ncn"),
+    "ncnc": ModelSpec("ncnc", _link_only("ncnc"), None, NCNC_OPTIONS, link="ncnc"),
 }
 
 

@@ -45,6 +45,7 @@ TRAIN_DEFAULTS: dict = {
     "pred_layers": 3,
     "eval_batch": 65536,
     "emb_dim": None,
+    "init": None,
 }
 
 
@@ -103,6 +104,15 @@ class BackpropTrainer:
             **self.model_options,
         )
 
+    def _init(self, model: nn.Module, x: Tensor, graph_arg) -> None:
+        """Re-initialise ``model`` by the ``init`` option (None: the layers' own defaults)."""
+        kind = self.cfg["init"]
+        if kind is None or kind == "default":
+            return
+        from graphlib_pyg.nn.init import INITS
+
+        resolve(kind, INITS, "init")(model, x, graph_arg)
+
     def _graph_arg(self, graph) -> object:
         return graph_input(self.spec, self.task.index(graph), graph.edge_index)
 
@@ -111,7 +121,9 @@ class BackpropTrainer:
         seed_everything(seed)
         run = seed if run is None else run
         if isinstance(self.task, LinkTask):
-            return self._run_link(run)
+            return self._run_ncn(run) if self.spec.link else self._run_link(run)
+        if self.spec.link:
+            self._build(1, 1)  # raises: a structural link predictor has no node-task form
         return self._run_node(run)
 
     def _loop(
@@ -166,6 +178,7 @@ class BackpropTrainer:
         y = data.y.float() if task.multilabel else data.y
         loss_fn = F.binary_cross_entropy_with_logits if task.multilabel else F.cross_entropy
         g = self._graph_arg(data)
+        self._init(model, data.x, g)
 
         def full_step() -> float:
             model.train()
@@ -247,6 +260,8 @@ class BackpropTrainer:
         def features() -> Tensor:
             return emb.weight if emb is not None else x
 
+        self._init(encoder, features(), g)
+
         def step() -> float:
             encoder.train()
             predictor.train()
@@ -285,3 +300,115 @@ class BackpropTrainer:
             return val, test
 
         return self._loop(step, evaluate, count_parameters(encoder, predictor, emb))
+
+    # ------------------------------------------------------------------ NCN / NCNC
+    def _build_ncn(self, x: Tensor | None, num_nodes: int) -> tuple[nn.Module, nn.Module]:
+        from graphlib_pyg.nn.link.ncn import NCNCPredictor, NCNPredictor, PropagationEncoder
+
+        c, o = self.cfg, {**self.spec.options, **self.model_options}
+        encoder = PropagationEncoder(
+            x.size(1) if x is not None else 0,
+            c["hidden"],
+            c["num_layers"],
+            o["aggr"],
+            input_dropout=c["input_dropout"],
+            dropout=c["dropout"],
+            tail_dropout=o["tail_dropout"],
+            residual=o["residual"],
+            jk=o["jk"],
+            num_embeddings=num_nodes if x is None else None,
+        )
+        kw = dict(
+            dropout=o["pred_dropout"],
+            ln=o["ln"],
+            use_xlin=o["use_xlin"],
+            tailact=o["tailact"],
+            twolayerlin=o["twolayerlin"],
+            beta=o["beta"],
+            edge_dropout=o["pred_edge_dropout"],
+            cn_max=o["cn_max"],
+        )
+        if self.spec.link == "ncnc":
+            predictor = NCNCPredictor(
+                c["hidden"],
+                c["hidden"],
+                depth=o["depth"],
+                alpha=o["alpha"],
+                pt=o["pt"],
+                scale=o["prob_scale"],
+                offset=o["prob_offset"],
+                train_res_max=o["train_res_max"],
+                test_res_max=o["test_res_max"],
+                **kw,
+            )
+        else:
+            predictor = NCNPredictor(c["hidden"], c["hidden"], **kw)
+        return encoder, predictor
+
+    def _run_ncn(self, run: int) -> RunResult:
+        """Link training of a structural predictor (NCN/NCNC) with target-link removal.
+
+        Each batch of training edges is removed from the graph the encoder and the common
+        neighbours see (``target_removal``), so the model never reads the edge it must predict;
+        evaluation uses the whole message-passing graph.
+        """
+        from graphlib_pyg.nn.link.neighbors import NeighborSets
+
+        task, c = self.task, self.cfg
+        o = {**self.spec.options, **self.model_options}
+        split = task.split(run)
+        n = split.graph.num_nodes
+        graph = NeighborSets.from_edge_index(split.graph.edge_index, n)
+        test_graph = graph
+        if split.test_graph is not split.graph:
+            test_graph = NeighborSets.from_edge_index(split.test_graph.edge_index, n)
+        x = getattr(split.graph, "x", None)
+        encoder, predictor = self._build_ncn(x, n)
+        self._init(encoder, x, graph)
+        opt = torch.optim.Adam(
+            [
+                {"params": encoder.parameters(), "lr": c["lr"]},
+                {"params": predictor.parameters(), "lr": o["pred_lr"] or c["lr"]},
+            ],
+            weight_decay=c["weight_decay"],
+        )
+        pos_all = split.train_pos
+        bs = c["batch_size"] or pos_all.size(1)
+
+        def step() -> float:
+            encoder.train()
+            predictor.train()
+            total, count = 0.0, 0
+            for perm in torch.randperm(pos_all.size(1)).split(bs):
+                opt.zero_grad()
+                pos = pos_all[:, perm]
+                g = graph.without(pos) if o["target_removal"] else graph
+                h = encoder(x, g)
+                neg = torch.randint(0, n, (2, perm.numel() * c["num_neg"]))
+                loss = F.softplus(-predictor(h, g, pos)).mean()
+                loss = loss + F.softplus(predictor(h, g, neg)).mean()
+                loss.backward()
+                opt.step()
+                total, count = total + float(loss.detach()) * perm.numel(), count + perm.numel()
+            return total / count
+
+        @torch.no_grad()
+        def evaluate() -> tuple[float, float]:
+            encoder.eval()
+            predictor.eval()
+            bs_eval = c["eval_batch"]
+            h = encoder(x, graph)
+            val = task.evaluate(
+                predictor.predict(h, graph, split.val_pos, bs_eval),
+                predictor.predict(h, graph, split.val_neg, bs_eval),
+                split.neg_per_pos,
+            )
+            h_test = h if test_graph is graph else encoder(x, test_graph)
+            test = task.evaluate(
+                predictor.predict(h_test, test_graph, split.test_pos, bs_eval),
+                predictor.predict(h_test, test_graph, split.test_neg, bs_eval),
+                split.neg_per_pos,
+            )
+            return val, test
+
+        return self._loop(step, evaluate, count_parameters(encoder, predictor))
