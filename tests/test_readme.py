@@ -16,6 +16,17 @@ def test_readme_example_runs_and_learns(capsys):
     assert acc > 0.6  # 4 balanced classes: chance is 0.25
 
 
+def test_readme_link_example_runs_and_learns(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) >= 2, "README lost its link-prediction example"
+    scope: dict = {}
+    exec(compile("import torch\nfrom graphlib_pyg import load_task\n", "setup", "exec"), scope)
+    exec(compile(blocks[1], str(README), "exec"), scope)
+    out = capsys.readouterr().out
+    score = float(re.search(r"test hits@100\s*([0-9.]+)", out).group(1))
+    assert score > 0.5
+
+
 def test_readme_names_the_test_command_ci_runs():
     ci = (README.parent / ".ci" / "run").read_text()
     command = "GRAPHLIB_DATA=../shared/data python -m pytest -q"

@@ -385,8 +385,9 @@ class BackpropTrainer:
                 g = graph.without(pos) if o["target_removal"] else graph
                 h = encoder(x, g)
                 neg = torch.randint(0, n, (2, perm.numel() * c["num_neg"]))
-                loss = F.softplus(-predictor(h, g, pos)).mean()
-                loss = loss + F.softplus(predictor(h, g, neg)).mean()
+                out = predictor(h, g, torch.cat([pos, neg], 1))  # one pass: shared pooled states
+                loss = F.softplus(-out[: pos.size(1)]).mean()
+                loss = loss + F.softplus(out[pos.size(1) :]).mean()
                 loss.backward()
                 opt.step()
                 total, count = total + float(loss.detach()) * perm.numel(), count + perm.numel()

@@ -213,3 +213,20 @@ def test_ncn_learns_through_the_harness(model):
 def test_ncn_on_a_node_task_says_it_scores_pairs():
     with pytest.raises(TypeError, match="link predictor"):
         run_benchmark("ncn", "csbm", runs=1, data={"task": "node"}, progress=False)
+
+
+def test_sparse_input_projection_matches_dense():
+    torch.manual_seed(0)
+    x = (torch.rand(60, 40) < 0.05).float()  # bag-of-words-like: the sparse path is taken
+    _, g = _graph(60, 6)
+    enc = PropagationEncoder(40, 8, input_dropout=0.5)
+    enc.eval()
+    dense = enc.lin(x)
+    assert torch.allclose(enc._project(x), dense, atol=1e-6)
+    enc.train()
+    out = enc._project(x)
+    kept = out - enc.lin.bias  # each kept non-zero is scaled by 1 / (1 - p), zeros stay zero
+    assert not torch.allclose(kept, dense - enc.lin.bias)
+    out.sum().backward()
+    assert enc.lin.weight.grad is not None and enc.lin.weight.grad.abs().sum() > 0
+    assert enc(x, g).shape == (60, 8)

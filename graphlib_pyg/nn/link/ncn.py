@@ -76,6 +76,8 @@ class PropagationEncoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.tail_dropout = nn.Dropout(tail_dropout)
         self.jk = nn.Parameter(torch.ones(num_layers)) if jk and num_layers > 0 else None
+        self._nz_key: tuple | None = None
+        self._nz: tuple[Tensor, Tensor] | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -90,7 +92,7 @@ class PropagationEncoder(nn.Module):
         if self.emb is not None:
             h = self.dropout(self.emb.weight)
         else:
-            h = self.dropout(self.lin(self.input_dropout(x)))
+            h = self.dropout(self._project(x))
         outs = []
         for _ in range(self.num_layers):
             out = self.tail_dropout(graph.propagate(h, self.aggr))
@@ -99,6 +101,30 @@ class PropagationEncoder(nn.Module):
         if self.jk is not None:
             h = (torch.stack(outs) * self.jk.view(-1, 1, 1)).sum(0)
         return h
+
+    def _project(self, x: Tensor) -> Tensor:
+        """``lin(dropout(x))``; for mostly-zero inputs (bag-of-words) as a sparse product.
+
+        The non-zero pattern of ``x`` is found once per feature tensor; dropout is drawn for the
+        non-zeros only (a dropped zero is still zero), and the projection multiplies a sparse
+        matrix, so the cost follows the number of non-zeros instead of N x F.
+        """
+        if x.requires_grad or x.dim() != 2 or x.layout != torch.strided:
+            return self.lin(self.input_dropout(x))
+        key = (x.data_ptr(), tuple(x.shape), x._version)
+        if key != self._nz_key:
+            nz = x.nonzero().t()
+            self._nz = (nz, x[nz[0], nz[1]]) if nz.size(1) < 0.1 * x.numel() else None
+            self._nz_key = key
+        if self._nz is None:
+            return self.lin(self.input_dropout(x))
+        idx, val = self._nz
+        p = self.input_dropout.p
+        if self.training and p > 0:
+            keep = torch.rand(val.numel()) >= p
+            idx, val = idx[:, keep], val[keep] / (1.0 - p)
+        xs = torch.sparse_coo_tensor(idx, val, x.shape, is_coalesced=True, check_invariants=False)
+        return torch.sparse.mm(xs, self.lin.weight.t()) + self.lin.bias
 
     def __repr__(self) -> str:
         src = f"emb={self.emb.num_embeddings}" if self.emb is not None else f"{self.lin}"
