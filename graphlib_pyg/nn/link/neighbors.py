@@ -239,28 +239,50 @@ def sample_per_pair(
     return all_pid[order], all_node[order], all_w[order].float()
 
 
+class _Pool(torch.autograd.Function):
+    """``S @ h`` for a (P, N) 0/1-pattern matrix S given as sorted (pair_id, node, value) lists.
+
+    Forward: CSR product (rows = pairs, already sorted). Backward: ``S^T @ grad`` as a COO
+    product on the swapped index lists, which needs no transpose or sort of S (on ogbl-ddi-sized
+    batches, converting S to CSC for the backward pass costs several times the product itself).
+    """
+
+    @staticmethod
+    def forward(ctx, h: Tensor, pid: Tensor, node: Tensor, val: Tensor, num_pairs: int) -> Tensor:
+        crow = torch.zeros(num_pairs + 1, dtype=torch.long)
+        torch.cumsum(torch.bincount(pid, minlength=num_pairs), 0, out=crow[1:])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+            mat = torch.sparse_csr_tensor(crow, node, val, (num_pairs, h.size(0)))
+        ctx.save_for_backward(pid, node, val)
+        ctx.n = h.size(0)
+        return torch.sparse.mm(mat, h)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        pid, node, val = ctx.saved_tensors
+        mat_t = torch.sparse_coo_tensor(
+            torch.stack([node, pid]), val, (ctx.n, grad.size(0)), check_invariants=False
+        )
+        return torch.sparse.mm(mat_t, grad), None, None, None, None
+
+
 def pool(
     pid: Tensor, node: Tensor, num_pairs: int, h: Tensor, weight: Tensor | None = None
 ) -> Tensor:
     """Sum of ``h[node]`` (times ``weight``) per pair: a (P, N) sparse matrix times ``h``.
 
     ``pid`` must ascend. The (C, F) gathered rows are never materialised: the product runs as a
-    sparse CSR matrix multiplication, forward and backward. Differentiable in ``h``; ``weight``
-    is treated as a constant.
+    sparse matrix multiplication, forward (CSR) and backward (COO of the transpose).
+    Differentiable in ``h``; ``weight`` is treated as a constant.
 
     Shapes:
         - **pid, node, weight:** (C,)
         - **h:** (N, F)
         - **output:** (P, F)
     """
-    n = h.size(0)
-    crow = torch.zeros(num_pairs + 1, dtype=torch.long)
-    torch.cumsum(torch.bincount(pid, minlength=num_pairs), 0, out=crow[1:])
     val = torch.ones(node.numel(), dtype=h.dtype) if weight is None else weight.to(h.dtype)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        mat = SparseAdj(torch.sparse_csr_tensor(crow, node, val.detach(), (num_pairs, n)))
-    return torch.sparse.mm(mat, h)
+    return _Pool.apply(h, pid, node, val.detach(), num_pairs)
 
 
 __all__ = ["NeighborSets", "pool", "sample_per_pair"]
