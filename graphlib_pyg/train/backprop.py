@@ -46,6 +46,7 @@ TRAIN_DEFAULTS: dict = {
     "eval_batch": 65536,
     "emb_dim": None,
     "init": None,
+    "select": "metric",
 }
 
 
@@ -133,9 +134,15 @@ class BackpropTrainer:
 
         ``evaluate()`` returns ``(val, test)`` or ``(val, test, val_loss)``. With a validation
         loss, patience is reset when either the metric or the loss improves (the GAT paper's
-        rule); the reported epoch is always the one with the best validation metric.
+        rule); the reported epoch is the one with the best validation metric, or with
+        ``select="loss"`` the one with the lowest validation loss (PyG's citation benchmark
+        protocol, used by APPNP/DAGNN code), patience then counting evaluations without a lower
+        loss.
         """
         c = self.cfg
+        if c["select"] not in ("metric", "loss"):
+            raise ValueError(f"select must be 'metric' or 'loss', got {c['select']!r}")
+        select_loss = c["select"] == "loss"
         best = (-math.inf, -math.inf, 0)
         best_loss = math.inf
         times, bad = [], 0
@@ -153,11 +160,18 @@ class BackpropTrainer:
                 curve[k].append(v)
             if self.progress:
                 self.progress(epoch, loss, val)
-            improved = val > best[0]
-            if improved:
-                best = (val, test, epoch)
-            if val_loss and val_loss[0] < best_loss:
-                best_loss, improved = val_loss[0], True
+            if select_loss:  # report the epoch with the lowest validation loss
+                if not val_loss:
+                    raise ValueError("select='loss' needs a validation loss; this task has none")
+                improved = val_loss[0] < best_loss
+                if improved:
+                    best, best_loss = (val, test, epoch), val_loss[0]
+            else:
+                improved = val > best[0]
+                if improved:
+                    best = (val, test, epoch)
+                if val_loss and val_loss[0] < best_loss:
+                    best_loss, improved = val_loss[0], True
             if improved:
                 bad = 0
             else:

@@ -158,3 +158,34 @@ def test_bad_names_and_options_are_clear(kwargs, error, match):
     }
     with pytest.raises(error, match=match):
         run_benchmark(args.pop("model"), args.pop("dataset"), **args)
+
+
+def test_select_by_validation_loss_reports_the_lowest_loss_epoch():
+    from graphlib_pyg.data.tasks import load_task
+    from graphlib_pyg.train.backprop import BackpropTrainer
+
+    task = load_task("csbm", **SMALL)
+    cfg = {"epochs": 30, "select": "loss"}
+    trainer = BackpropTrainer(task, "gcn", cfg)
+    losses = []
+    loop = trainer._loop
+
+    def spy(step, evaluate, params):
+        def recorded():
+            val, test, val_loss = evaluate()
+            losses.append((val_loss, val, test))
+            return val, test, val_loss
+
+        return loop(step, recorded, params)
+
+    trainer._loop = spy
+    result = trainer.run(0)
+    best = min(range(len(losses)), key=lambda i: losses[i][0])
+    assert result.best_epoch == best + 1
+    assert (result.val, result.test) == losses[best][1:]
+    with pytest.raises(ValueError, match="needs a validation loss"):
+        run_benchmark("gcn", "sbm-link", runs=1, epochs=1, config={"select": "loss"},
+                      data=SMALL, progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="select must be"):
+        run_benchmark("gcn", "csbm", runs=1, epochs=1, config={"select": "x"}, data=SMALL,
+                      progress=False)  # fmt: skip
