@@ -277,10 +277,12 @@ class NCNCPredictor(NCNPredictor):
     ) -> Tensor:
         _check_pairs(h, graph, pairs)
         depth = self.depth if depth is None else depth
-        return self._complete(h, self._graph(graph), pairs, depth)
+        return self._complete(h, self._pooled_states(h), self._graph(graph), pairs, depth)
 
-    def _complete(self, h: Tensor, graph: NeighborSets, pairs: Tensor, depth: int) -> Tensor:
-        hx, p = self._pooled_states(h), pairs.size(1)
+    def _complete(
+        self, h: Tensor, hx: Tensor, graph: NeighborSets, pairs: Tensor, depth: int
+    ) -> Tensor:
+        p = pairs.size(1)
         if depth <= 0:
             (cn,) = graph.overlap(pairs)
             return self._score(h, pairs, self._cn_pool(cn, p, hx))
@@ -290,14 +292,18 @@ class NCNCPredictor(NCNPredictor):
         i, j = pairs[0].long(), pairs[1].long()
         for (pid, k), other in ((only_i, j), (only_j, i)):
             pid, k, w = sample_per_pair(pid, k, p, cap)
-            prob = self._completion_prob(h, graph, torch.stack([other[pid], k]), depth - 1)
+            prob = self._completion_prob(h, hx, graph, torch.stack([other[pid], k]), depth - 1)
             xcn = xcn + pool(pid, k, p, hx, prob if w is None else prob * w)
         return self._score(h, pairs, xcn)
 
     @torch.no_grad()
-    def _completion_prob(self, h: Tensor, graph: NeighborSets, pairs: Tensor, depth: int):
+    def _completion_prob(
+        self, h: Tensor, hx: Tensor, graph: NeighborSets, pairs: Tensor, depth: int
+    ) -> Tensor:
+        hx = hx.detach()
         logits = [
-            self._complete(h, graph, part, depth) for part in pairs.split(self.split_size, dim=1)
+            self._complete(h, hx, graph, part, depth)
+            for part in pairs.split(self.split_size, dim=1)
         ]
         return self.calibrate(torch.cat(logits) if logits else torch.empty(0))
 
