@@ -42,6 +42,15 @@ each model's own propagation (their code uses the symmetric GCN one for every mo
 layer's forward constraint uses :math:`\gamma = 1` (its input is not activated) and the graph term,
 where theirs uses Kaiming's :math:`2/n_{\mathrm{in}}`; the last layer's backward constraint has the
 same form as the others (theirs is :math:`N / ((C-1)\|P\mathbf{1}\|^2)`).
+
+Limits of the approximations (both the paper's): (1) forward, a ReLU output keeps a positive
+mean that aggregation does not shrink; the linear propagation ignores it. With non-negative,
+graph-smooth features (bag-of-words: Cora) the predicted moments match the measured ones (8-layer
+GCN, ``forward`` mode: flat within 1.2x, ``benchmarks/virgo_variance.py``); with zero-mean
+i.i.d. features the output moment drifts upward (about 5x over 8 layers on a contextual SBM with
+Gaussian features). (2) backward, the output gradient is assumed constant over nodes; in
+semi-supervised node classification it lives on the training nodes only, so the first backward
+aggregation shrinks it more than predicted.
 """
 
 from __future__ import annotations
