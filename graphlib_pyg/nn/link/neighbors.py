@@ -1,10 +1,26 @@
 """Neighbour-set queries for node pairs on a CSR graph: common neighbours and their complements.
 
 A :class:`NeighborSets` holds the sorted, deduplicated edge keys ``row * N + col`` of a graph.
-Every neighbour ``u`` of one endpoint ``a`` of a pair ``(a, b)`` is looked up as the key
-``b * N + u`` with ``torch.searchsorted``: a hit means ``u`` is a common neighbour, a miss means
-``u`` lies in ``N(a) \\ N(b)``. Work is proportional to the degrees of the queried endpoints,
-memory to a chunk of them; no dense N x N matrix is built and no compiled extension is needed.
+For a pair ``(a, b)`` every neighbour ``u`` of ``a`` is a candidate, and the question is whether
+``u`` is also a neighbour of ``b`` (a common neighbour) or not (``u`` lies in ``N(a) \\ N(b)``).
+Candidates are examined in blocks of at most :data:`BLOCK`, each answered by one of three paths
+(all give identical results; ``method="auto"`` picks):
+
+* ``bitmap``: bool rows ``N(v)`` of the distinct ``b`` nodes, marked once per query and reused
+  by later blocks, so a candidate costs one byte lookup. Used where marking the rows is cheap
+  next to the candidates they serve (dense graphs such as ogbl-ddi); the (rows, N) matrix never
+  exceeds :data:`BITMAP_BYTES` (when full it is cleared and refilled).
+* ``segment``: ``torch.searchsorted`` of the block's candidates in the block's own sorted
+  ``b``-neighbour keys (a merge of two sorted lists that fit in cache). Used when those lists are
+  not much longer than the candidate lists (sparse graphs).
+* ``search``: ``torch.searchsorted`` in all edge keys (blocks with hub ``b`` endpoints).
+
+``reference`` is the original single path (global ``searchsorted`` over chunks of ``chunk``
+candidates), kept to test and benchmark the fast paths against. Work is proportional to the
+degrees of the queried endpoints; memory is a block of candidates plus at most
+:data:`BITMAP_BYTES`, so no N x N matrix is built unless it fits that bound; no compiled
+extension is needed. :func:`pool` sums node states over the resulting lists with
+``F.embedding_bag`` (one bag per pair).
 
 Removing edges (target-link removal, edge dropout) is a boolean mask over the sorted keys, so a
 per-batch graph costs O(E) and no sort.
@@ -16,9 +32,26 @@ import warnings
 from collections.abc import Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from graphlib_pyg.data.graph import GraphIndex, SparseAdj, validate_graph
+
+#: Candidates per block of the fast paths (a block's index arrays stay in cache).
+BLOCK = 1 << 20
+#: Memory bound of the bitmap path's (rows, N) bool matrix, in bytes.
+BITMAP_BYTES = 1 << 25
+#: ``auto`` marks new bitmap rows for a block only if that costs at most this many bytes per
+#: candidate of the block (a byte store is ~50x cheaper than a candidate's binary search).
+BITMAP_BYTES_PER_CANDIDATE = 64
+#: ``auto`` uses ``segment`` when the block's ``b`` lists hold at most this many keys per candidate.
+SEGMENT_RATIO = 4
+#: Valid ``method`` values of :meth:`NeighborSets.lookup`, ``common`` and ``overlap``.
+METHODS = ("auto", "bitmap", "segment", "search", "reference")
+#: Valid ``method`` values of :func:`pool`.
+POOL_METHODS = ("embedding_bag", "sparse")
+
+_idx = torch.index_select  # 1-D gathers: several times faster than ``x[index]`` on CPU
 
 
 class NeighborSets:
@@ -38,12 +71,15 @@ class NeighborSets:
     """
 
     def __init__(self, keys: Tensor, num_nodes: int, symmetric: bool = False) -> None:
-        n = int(num_nodes)
+        n = max(int(num_nodes), 1)
+        degree = torch.bincount(keys // n, minlength=int(num_nodes))
+        self._set(keys, int(num_nodes), symmetric, keys % n, degree)
+
+    def _set(self, keys: Tensor, n: int, symmetric: bool, cols: Tensor, degree: Tensor) -> None:
         self.num_nodes, self.keys, self.symmetric = n, keys, symmetric
-        self.cols = keys % max(n, 1)
-        self.degree = torch.bincount(keys // max(n, 1), minlength=n)
+        self.cols, self.degree = cols, degree
         self.indptr = torch.zeros(n + 1, dtype=torch.long)
-        torch.cumsum(self.degree, 0, out=self.indptr[1:])
+        torch.cumsum(degree, 0, out=self.indptr[1:])
         self._adj: SparseAdj | None = None
 
     @classmethod
@@ -76,15 +112,28 @@ class NeighborSets:
         """
         n = self.num_nodes
         a, b = pairs[0].long(), pairs[1].long()
-        drop = torch.cat([a * n + b, b * n + a])
-        return NeighborSets(self.keys[~_member(drop, self.keys)], n, self.symmetric)
+        pos = _find(self.keys, torch.cat([a * n + b, b * n + a]))  # entries to drop
+        keep = torch.ones(self.keys.numel(), dtype=torch.bool).index_fill_(0, pos, False)
+        gone = torch.bincount(_idx(self.keys, 0, pos) // max(n, 1), minlength=n)
+        return self._subset(keep, self.symmetric, self.degree - gone)
 
     def drop_entries(self, p: float, generator: torch.Generator | None = None) -> NeighborSets:
         """Each directed entry kept with probability ``1 - p`` (edge dropout; not symmetric)."""
         if p <= 0:
             return self
         keep = torch.rand(self.keys.numel(), generator=generator) >= p
-        return NeighborSets(self.keys[keep], self.num_nodes)
+        kept = torch.zeros(self.keys.numel() + 1, dtype=torch.long)
+        torch.cumsum(keep, 0, out=kept[1:])  # kept entries before each position
+        return self._subset(keep, False, kept[self.indptr[1:]] - kept[self.indptr[:-1]])
+
+    def _subset(self, keep: Tensor, symmetric: bool, degree: Tensor) -> NeighborSets:
+        """The entries where ``keep`` (E,) holds; ``degree`` already counts them per row."""
+        idx = keep.nonzero().squeeze(1)
+        out = NeighborSets.__new__(NeighborSets)
+        out._set(
+            _idx(self.keys, 0, idx), self.num_nodes, symmetric, _idx(self.cols, 0, idx), degree
+        )
+        return out
 
     # ------------------------------------------------------------------ propagation
     def adjacency(self) -> SparseAdj:
@@ -122,13 +171,134 @@ class NeighborSets:
 
     # ------------------------------------------------------------------ pair queries
     def lookup(
-        self, src: Tensor, dst: Tensor, chunk: int = 1 << 23
+        self, src: Tensor, dst: Tensor, chunk: int = 1 << 23, method: str = "auto"
     ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
         """Yield ``(pair_id, u, hit)``: ``u`` runs over ``N(src[p])``; ``hit`` = ``u in N(dst[p])``.
 
-        Chunks hold at most about ``chunk`` neighbours; ``pair_id`` ascends across chunks and
-        ``u`` ascends within a pair.
+        Chunks hold at most about ``chunk`` neighbours (the fast paths also at most
+        :data:`BLOCK`); ``pair_id`` ascends across chunks and ``u`` ascends within a pair.
+        ``method`` picks the membership test (see the module docstring); results do not depend
+        on it.
         """
+        if _check_method(method) == "reference":
+            yield from self._lookup_reference(src, dst, chunk)
+            return
+        for lo, seg, u, hit in self._blocks(src, dst, chunk, method):
+            yield seg.add_(lo), u, hit
+
+    def common(
+        self, pairs: Tensor, chunk: int = 1 << 23, method: str = "auto"
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """Yield ``(pair_id, u)`` with ``u`` a common neighbour of ``pairs[:, pair_id]``.
+
+        Neighbours of the lower-degree endpoint are the candidates.
+        """
+        a, b = pairs[0].long(), pairs[1].long()
+        swap = _idx(self.degree, 0, a) > _idx(self.degree, 0, b)
+        a, b = torch.where(swap, b, a), torch.where(swap, a, b)
+        if _check_method(method) == "reference":
+            for pid, u, hit in self._lookup_reference(a, b, chunk):
+                yield pid[hit], u[hit]
+            return
+        for lo, seg, u, hit in self._blocks(a, b, chunk, method):
+            yield _pick(seg, u, hit, lo)
+
+    def overlap(self, pairs: Tensor, residual: bool = False, method: str = "auto") -> tuple:
+        """Common neighbours of each pair, and optionally each endpoint's other neighbours.
+
+        Returns ``(cn,)`` or ``(cn, only_a, only_b)``, each a ``(pair_id, node)`` tuple:
+        ``cn`` = N(a) & N(b); ``only_a`` = N(a) \\ N(b); ``only_b`` = N(b) \\ N(a), where
+        ``(a, b) = pairs``. ``method``: see :meth:`lookup`.
+
+        Shapes:
+            - **pairs:** (2, P)
+            - **each output:** (C,), (C,), ``pair_id`` ascending
+        """
+        if not residual:
+            return (_cat(list(self.common(pairs, method=method))),)
+        a, b = pairs[0].long(), pairs[1].long()
+        cn, only_a, only_b = [], [], []
+        if _check_method(method) == "reference":
+            for pid, u, hit in self._lookup_reference(a, b):
+                cn.append((pid[hit], u[hit]))
+                only_a.append((pid[~hit], u[~hit]))
+            for pid, u, hit in self._lookup_reference(b, a):
+                only_b.append((pid[~hit], u[~hit]))
+            return _cat(cn), _cat(only_a), _cat(only_b)
+        for lo, seg, u, hit in self._blocks(a, b, 1 << 23, method):
+            cn.append(_pick(seg, u, hit, lo))
+            only_a.append(_pick(seg, u, ~hit, lo))
+        for lo, seg, u, hit in self._blocks(b, a, 1 << 23, method):
+            only_b.append(_pick(seg, u, ~hit, lo))
+        return _cat(cn), _cat(only_a), _cat(only_b)
+
+    # ------------------------------------------------------------------ fast paths
+    def _blocks(
+        self, src: Tensor, dst: Tensor, chunk: int, method: str
+    ) -> Iterator[tuple[int, Tensor, Tensor, Tensor]]:
+        """Yield ``(lo, seg, u, hit)`` per block of pairs ``lo:hi``; ``seg`` = pair_id - lo."""
+        src, dst = src.long(), dst.long()
+        counts = _idx(self.degree, 0, src)  # (P,) candidates per pair
+        cum = counts.cumsum(0)
+        total = int(cum[-1]) if cum.numel() else 0
+        step = max(1, min(chunk, BLOCK))
+        cuts = torch.searchsorted(cum, torch.arange(step, max(total, step), step), right=True)
+        bounds = [0, *cuts.tolist(), src.numel()]
+        ends = _at(cum, bounds)  # candidates before each bound
+        bitmap = None
+        if method in ("auto", "bitmap") and self.keys.numel() and total:
+            bitmap = _Bitmap.plan(self, dst, total, forced=method == "bitmap")
+        dends = None  # dst-list lengths before each bound (the segment/search choice)
+        if method == "auto" and (bitmap is None or not bitmap.complete):
+            dends = _at(_idx(self.degree, 0, dst).cumsum(0), bounds)
+        arange = torch.arange(0)  # grown to the largest block
+        for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            if hi <= lo:
+                continue
+            c, m = counts[lo:hi], ends[i + 1] - ends[i]  # (B,), candidates in the block
+            k = None if dends is None else dends[i + 1] - dends[i]
+            if arange.numel() < max(m, k or 0):
+                arange = torch.arange(max(m, k or 0))
+            seg, u = self._expand(src[lo:hi], c, m, arange)
+            d = dst[lo:hi]
+            if self.keys.numel() == 0:
+                hit = torch.zeros(m, dtype=torch.bool)
+            elif bitmap is not None and (base := bitmap.rows(d, m)) is not None:
+                hit = _idx(bitmap.bits, 0, _idx(base, 0, seg).add_(u))
+            elif method == "segment" or (k is not None and k <= SEGMENT_RATIO * m):
+                hit = self._segment(seg, u, d, m, arange)
+            else:
+                hit = self._search(seg, u, d)
+            yield lo, seg, u, hit
+
+    def _expand(self, nodes: Tensor, c: Tensor, m: int, arange: Tensor) -> tuple[Tensor, Tensor]:
+        """(segment, neighbour) of every neighbour of ``nodes``; ``c`` = their degrees."""
+        seg = torch.repeat_interleave(c, output_size=m)  # (m,) position of the node in nodes
+        start = _idx(self.indptr, 0, nodes) - (c.cumsum(0) - c)  # indptr - offset in output
+        return seg, _idx(self.cols, 0, _idx(start, 0, seg).add_(arange[:m]))
+
+    def _segment(self, seg: Tensor, u: Tensor, d: Tensor, m: int, arange: Tensor) -> Tensor:
+        """(m,) bool: ``u in N(d[seg])``, searched in this block's own ``d`` lists (merge)."""
+        n, dc = self.num_nodes, _idx(self.degree, 0, d)  # (B,)
+        k = int(dc.sum())
+        if k == 0:
+            return torch.zeros(m, dtype=torch.bool)
+        dseg, v = self._expand(d, dc, k, arange if arange.numel() >= k else torch.arange(k))
+        keys = dseg.mul_(n).add_(v)  # (k,) sorted: segment, then neighbour
+        query = seg * n + u
+        pos = torch.searchsorted(keys, query).clamp_(max=k - 1)
+        return _idx(keys, 0, pos) == query
+
+    def _search(self, seg: Tensor, u: Tensor, d: Tensor) -> Tensor:
+        """(m,) bool: ``u in N(d[seg])``, searched in all edge keys."""
+        query = _idx(d * self.num_nodes, 0, seg).add_(u)
+        pos = torch.searchsorted(self.keys, query).clamp_(max=self.keys.numel() - 1)
+        return _idx(self.keys, 0, pos) == query
+
+    def _lookup_reference(
+        self, src: Tensor, dst: Tensor, chunk: int = 1 << 23
+    ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        """The reference path: global ``searchsorted`` over chunks of ``chunk`` candidates."""
         n = self.num_nodes
         counts = self.degree[src]
         cum = counts.cumsum(0)
@@ -151,39 +321,90 @@ class NeighborSets:
             pos = torch.searchsorted(self.keys, query).clamp_(max=nkeys - 1)
             yield pid, u, self.keys[pos] == query
 
-    def common(self, pairs: Tensor, chunk: int = 1 << 23) -> Iterator[tuple[Tensor, Tensor]]:
-        """Yield ``(pair_id, u)`` with ``u`` a common neighbour of ``pairs[:, pair_id]``.
 
-        Neighbours of the lower-degree endpoint are the candidates.
-        """
-        a, b = pairs[0].long(), pairs[1].long()
-        swap = self.degree[a] > self.degree[b]
-        a, b = torch.where(swap, b, a), torch.where(swap, a, b)
-        for pid, u, hit in self.lookup(a, b, chunk):
-            yield pid[hit], u[hit]
+class _Bitmap:
+    """Bool rows ``N(v)`` (a flattened (rows, N) matrix) for the ``dst`` nodes of one query.
 
-    def overlap(self, pairs: Tensor, residual: bool = False) -> tuple:
-        """Common neighbours of each pair, and optionally each endpoint's other neighbours.
+    :meth:`plan` decides once per query: if the rows of every distinct ``dst`` fit in
+    :data:`BITMAP_BYTES`, they are all marked up front (``complete``); otherwise rows are added
+    block by block, kept for later blocks, and the matrix is cleared when full. ``auto`` uses
+    rows only where :data:`BITMAP_BYTES_PER_CANDIDATE` says marking them pays.
+    """
 
-        Returns ``(cn,)`` or ``(cn, only_a, only_b)``, each a ``(pair_id, node)`` tuple:
-        ``cn`` = N(a) & N(b); ``only_a`` = N(a) \\ N(b); ``only_b`` = N(b) \\ N(a), where
-        ``(a, b) = pairs``.
+    def __init__(self, sets: NeighborSets, forced: bool) -> None:
+        n = sets.num_nodes
+        self.sets, self.forced, self.complete = sets, forced, False
+        self.capacity = min(BITMAP_BYTES // max(n, 1), n)  # rows that fit
+        self.offset = torch.full((n,), -1, dtype=torch.long)  # (N,) row * N, or -1
+        self.bits = torch.zeros(0, dtype=torch.bool)
+        self.used = 0
 
-        Shapes:
-            - **pairs:** (2, P)
-            - **each output:** (C,), (C,), ``pair_id`` ascending
-        """
-        if not residual:
-            parts = list(self.common(pairs))
-            return (_cat(parts),)
-        a, b = pairs[0].long(), pairs[1].long()
-        cn, only_a, only_b = [], [], []
-        for pid, u, hit in self.lookup(a, b):
-            cn.append((pid[hit], u[hit]))
-            only_a.append((pid[~hit], u[~hit]))
-        for pid, u, hit in self.lookup(b, a):
-            only_b.append((pid[~hit], u[~hit]))
-        return _cat(cn), _cat(only_a), _cat(only_b)
+    @classmethod
+    def plan(cls, sets: NeighborSets, dst: Tensor, total: int, forced: bool) -> _Bitmap | None:
+        """The bitmap of a query with ``total`` candidates, or ``None`` where it cannot pay."""
+        n = sets.num_nodes
+        bitmap = cls(sets, forced)
+        if bitmap.capacity == 0:
+            return None
+        present = torch.zeros(n, dtype=torch.bool).index_fill_(0, dst, True)
+        rows = present.nonzero().squeeze(1)  # (R,) distinct dst nodes
+        if not forced and rows.numel() * n > BITMAP_BYTES_PER_CANDIDATE * total:
+            return None  # even marking each row once costs more than it saves
+        if rows.numel() <= bitmap.capacity:
+            bitmap._mark(rows)
+            bitmap.complete = True
+        return bitmap
+
+    def rows(self, d: Tensor, m: int) -> Tensor | None:
+        """(B,) offsets ``row * N`` of the nodes ``d`` (marking new rows), or ``None`` to skip."""
+        off = _idx(self.offset, 0, d)
+        if self.complete:
+            return off
+        new = torch.unique(d[off < 0])  # (R,) distinct nodes without a row yet
+        if new.numel():
+            n = self.sets.num_nodes
+            if not self.forced and new.numel() * n > BITMAP_BYTES_PER_CANDIDATE * m:
+                return None
+            if self.used + new.numel() > self.capacity:  # full: start again with this block
+                new = torch.unique(d)
+                if new.numel() > self.capacity:
+                    return None
+                self.bits[: self.used * n].zero_()
+                self.offset.fill_(-1)
+                self.used = 0
+            self._mark(new)
+            off = _idx(self.offset, 0, d)
+        return off
+
+    def _mark(self, new: Tensor) -> None:
+        sets, n, r = self.sets, self.sets.num_nodes, new.numel()
+        if self.bits.numel() < (self.used + r) * n:  # grow: at least double, at most capacity
+            grown = min(self.capacity, max(self.used + r, 2 * self.bits.numel() // n)) * n
+            self.bits = torch.cat([self.bits, self.bits.new_zeros(grown - self.bits.numel())])
+        off = torch.arange(self.used, self.used + r) * n  # (R,)
+        self.offset[new] = off
+        deg = _idx(sets.degree, 0, new)
+        k = int(deg.sum())
+        seg, v = sets._expand(new, deg, k, torch.arange(k))
+        self.bits.index_fill_(0, _idx(off, 0, seg).add_(v), True)
+        self.used += r
+
+
+def _check_method(method: str) -> str:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    return method
+
+
+def _at(cum: Tensor, bounds: list[int]) -> list[int]:
+    """``[0, *cum][bounds]`` as Python ints (running totals at the block bounds)."""
+    return torch.cat([cum.new_zeros(1), cum])[bounds].tolist()
+
+
+def _pick(seg: Tensor, u: Tensor, mask: Tensor, lo: int) -> tuple[Tensor, Tensor]:
+    """``(seg + lo, u)`` where ``mask``, with one ``nonzero`` and two gathers."""
+    idx = mask.nonzero().squeeze(1)
+    return _idx(seg, 0, idx).add_(lo), _idx(u, 0, idx)
 
 
 def _cat(parts: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
@@ -193,15 +414,13 @@ def _cat(parts: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
     return torch.cat([p for p, _ in parts]), torch.cat([u for _, u in parts])
 
 
-def _member(values: Tensor, sorted_keys: Tensor) -> Tensor:
-    """(K,) bool: which entries of ``sorted_keys`` occur in ``values``."""
+def _find(sorted_keys: Tensor, values: Tensor) -> Tensor:
+    """Ascending distinct positions in ``sorted_keys`` of the ``values`` that occur there."""
     if sorted_keys.numel() == 0 or values.numel() == 0:
-        return torch.zeros(sorted_keys.numel(), dtype=torch.bool)
+        return torch.empty(0, dtype=torch.long)
+    values = torch.sort(values).values  # sorted queries walk the keys in order: ~3x faster
     pos = torch.searchsorted(sorted_keys, values).clamp_(max=sorted_keys.numel() - 1)
-    found = sorted_keys[pos] == values
-    out = torch.zeros(sorted_keys.numel(), dtype=torch.bool)
-    out[pos[found]] = True
-    return out
+    return torch.unique_consecutive(pos[_idx(sorted_keys, 0, pos) == values])
 
 
 def sample_per_pair(
@@ -268,12 +487,19 @@ class _Pool(torch.autograd.Function):
 
 
 def pool(
-    pid: Tensor, node: Tensor, num_pairs: int, h: Tensor, weight: Tensor | None = None
+    pid: Tensor,
+    node: Tensor,
+    num_pairs: int,
+    h: Tensor,
+    weight: Tensor | None = None,
+    method: str = "embedding_bag",
 ) -> Tensor:
     """Sum of ``h[node]`` (times ``weight``) per pair: a (P, N) sparse matrix times ``h``.
 
-    ``pid`` must ascend. The (C, F) gathered rows are never materialised: the product runs as a
-    sparse matrix multiplication, forward (CSR) and backward (COO of the transpose).
+    ``pid`` must ascend. The (C, F) gathered rows are never materialised. ``method``:
+    ``embedding_bag`` (default) runs ``F.embedding_bag`` with one bag per pair (2-3x faster
+    than the sparse product on ogbl-ddi-sized batches, same sums); ``sparse`` is the reference,
+    a sparse matrix product, forward (CSR) and backward (COO of the transpose).
     Differentiable in ``h``; ``weight`` is treated as a constant.
 
     Shapes:
@@ -281,6 +507,12 @@ def pool(
         - **h:** (N, F)
         - **output:** (P, F)
     """
+    if method == "embedding_bag":
+        offsets = torch.searchsorted(pid, torch.arange(num_pairs, dtype=pid.dtype))  # (P,)
+        w = None if weight is None else weight.to(h.dtype).detach()
+        return F.embedding_bag(node, h, offsets, mode="sum", per_sample_weights=w)
+    if method != "sparse":
+        raise ValueError(f"unknown pool method {method!r}; valid: {', '.join(POOL_METHODS)}")
     val = torch.ones(node.numel(), dtype=h.dtype) if weight is None else weight.to(h.dtype)
     return _Pool.apply(h, pid, node, val.detach(), num_pairs)
 
