@@ -459,31 +459,41 @@ def sample_per_pair(
 
 
 class _Pool(torch.autograd.Function):
-    """``S @ h`` for a (P, N) 0/1-pattern matrix S given as sorted (pair_id, node, value) lists.
+    """``S @ h`` for a (P, N) matrix S given as (pair_id, node, value) lists sorted by pair_id.
 
-    Forward: CSR product (rows = pairs, already sorted). Backward: ``S^T @ grad`` as a COO
-    product on the swapped index lists, which needs no transpose or sort of S (on ogbl-ddi-sized
-    batches, converting S to CSC for the backward pass costs several times the product itself).
+    Forward: ``F.embedding_bag`` with one bag per pair (``bag``), or a CSR product. Backward:
+    ``S^T @ grad`` as a COO product on the swapped index lists, which needs no transpose or sort
+    of S (on an ogbl-ddi NCN batch, 2.7x faster than ``embedding_bag``'s own backward, and
+    several times faster than converting S to CSC).
     """
 
     @staticmethod
-    def forward(ctx, h: Tensor, pid: Tensor, node: Tensor, val: Tensor, num_pairs: int) -> Tensor:
-        crow = torch.zeros(num_pairs + 1, dtype=torch.long)
-        torch.cumsum(torch.bincount(pid, minlength=num_pairs), 0, out=crow[1:])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-            mat = torch.sparse_csr_tensor(crow, node, val, (num_pairs, h.size(0)))
+    def forward(ctx, h: Tensor, pid: Tensor, node: Tensor, val, num_pairs: int, bag: bool):
+        if bag:
+            offsets = torch.searchsorted(pid, torch.arange(num_pairs, dtype=pid.dtype))  # (P,)
+            out = F.embedding_bag(node, h, offsets, mode="sum", per_sample_weights=val)
+        else:
+            crow = torch.zeros(num_pairs + 1, dtype=torch.long)
+            torch.cumsum(torch.bincount(pid, minlength=num_pairs), 0, out=crow[1:])
+            if val is None:
+                val = torch.ones(node.numel(), dtype=h.dtype)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+                mat = torch.sparse_csr_tensor(crow, node, val, (num_pairs, h.size(0)))
+            out = torch.sparse.mm(mat, h)
         ctx.save_for_backward(pid, node, val)
         ctx.n = h.size(0)
-        return torch.sparse.mm(mat, h)
+        return out
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         pid, node, val = ctx.saved_tensors
+        if val is None:
+            val = torch.ones(node.numel(), dtype=grad.dtype)
         mat_t = torch.sparse_coo_tensor(
             torch.stack([node, pid]), val, (ctx.n, grad.size(0)), check_invariants=False
         )
-        return torch.sparse.mm(mat_t, grad), None, None, None, None
+        return torch.sparse.mm(mat_t, grad), None, None, None, None, None
 
 
 def pool(
@@ -496,10 +506,10 @@ def pool(
 ) -> Tensor:
     """Sum of ``h[node]`` (times ``weight``) per pair: a (P, N) sparse matrix times ``h``.
 
-    ``pid`` must ascend. The (C, F) gathered rows are never materialised. ``method``:
-    ``embedding_bag`` (default) runs ``F.embedding_bag`` with one bag per pair (2-3x faster
-    than the sparse product on ogbl-ddi-sized batches, same sums); ``sparse`` is the reference,
-    a sparse matrix product, forward (CSR) and backward (COO of the transpose).
+    ``pid`` must ascend. The (C, F) gathered rows are never materialised. The forward pass is
+    ``F.embedding_bag`` with one bag per pair (``method="embedding_bag"``, 1.5-3x faster than
+    the CSR product on ogbl-ddi-sized batches, same sums) or a CSR product (``"sparse"``, the
+    reference); the backward pass is a COO product of the transpose either way.
     Differentiable in ``h``; ``weight`` is treated as a constant.
 
     Shapes:
@@ -507,14 +517,10 @@ def pool(
         - **h:** (N, F)
         - **output:** (P, F)
     """
-    if method == "embedding_bag":
-        offsets = torch.searchsorted(pid, torch.arange(num_pairs, dtype=pid.dtype))  # (P,)
-        w = None if weight is None else weight.to(h.dtype).detach()
-        return F.embedding_bag(node, h, offsets, mode="sum", per_sample_weights=w)
-    if method != "sparse":
+    if method not in POOL_METHODS:
         raise ValueError(f"unknown pool method {method!r}; valid: {', '.join(POOL_METHODS)}")
-    val = torch.ones(node.numel(), dtype=h.dtype) if weight is None else weight.to(h.dtype)
-    return _Pool.apply(h, pid, node, val.detach(), num_pairs)
+    val = None if weight is None else weight.detach().to(h.dtype)
+    return _Pool.apply(h, pid, node, val, num_pairs, method == "embedding_bag")
 
 
 __all__ = ["NeighborSets", "pool", "sample_per_pair"]
