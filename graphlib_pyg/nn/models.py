@@ -142,6 +142,22 @@ def _dagnn(i, h, o, layers, dropout, K=10, **kw):
     return DAGNN(i, h, o, K=K, dropout=dropout)
 
 
+def _graph_mamba(i, h, o, layers, dropout, **kw):
+    from graphlib_pyg.nn.mamba import GraphMamba
+
+    return GraphMamba(i, h, o, num_layers=layers, dropout=dropout, **kw)
+
+
+#: Options of Graph-Mamba in the harness (:class:`~graphlib_pyg.nn.mamba.GraphMambaLayer`).
+GRAPH_MAMBA_OPTIONS: dict = {
+    "local_conv": "gcn",
+    "d_state": 16,
+    "noise": True,
+    "eval_orderings": 5,
+    "bucket_size": None,
+}
+
+
 def _link_only(name: str) -> Callable[..., nn.Module]:
     def build(*args, **kw):
         raise TypeError(
@@ -188,6 +204,7 @@ MODELS: dict[str, ModelSpec] = {
     "gat": ModelSpec("gat", _gat, "edge_index", {"heads": 8, "v2": False, "out_heads": None}),
     "gin": ModelSpec("gin", _gin, "sum"),
     "dagnn": ModelSpec("dagnn", _dagnn, "gcn", {"K": 10}),
+    "graph_mamba": ModelSpec("graph_mamba", _graph_mamba, "edge_index", GRAPH_MAMBA_OPTIONS),
     "ncn": ModelSpec("ncn", _link_only("ncn"), None, NCN_OPTIONS, link="ncn"),
     "ncnc": ModelSpec("ncnc", _link_only("ncnc"), None, NCNC_OPTIONS, link="ncnc"),
 }

@@ -1,0 +1,16 @@
+"""Selective scan, Mamba blocks and graph Mamba layers (pure torch; mamba-ssm on CUDA)."""
+
+from graphlib_pyg.nn.mamba.block import BiMamba, Mamba
+from graphlib_pyg.nn.mamba.graph_mamba import GraphMamba, GraphMambaLayer, degree_order
+from graphlib_pyg.nn.mamba.scan import flip_within, linear_scan, selective_scan
+
+__all__ = [
+    "BiMamba",
+    "GraphMamba",
+    "GraphMambaLayer",
+    "Mamba",
+    "degree_order",
+    "flip_within",
+    "linear_scan",
+    "selective_scan",
+]
