@@ -13,7 +13,6 @@ from graphlib_pyg.nn.mamba import (
     Mamba,
     degree_order,
     flip_within,
-    linear_scan,
     selective_scan,
 )
 from graphlib_pyg.typing import WITH_MAMBA_SSM
@@ -79,15 +78,17 @@ def test_reference_is_the_recurrence():
         assert torch.allclose(out[0, 0, t], (h * inp["C"][0, :, t]).sum(), atol=1e-6)
 
 
-@pytest.mark.parametrize("chunk", [1, 3, 4, 10, 64])
-@pytest.mark.parametrize("reverse", [False, True])
-def test_linear_scan_matches_loop(chunk, reverse):
-    a, b = torch.rand(10, 2, 3), torch.randn(10, 2, 3)
-    h, expect = torch.zeros(2, 3), torch.empty(10, 2, 3)
-    for t in reversed(range(10)) if reverse else range(10):
-        h = a[t] * h + b[t]
-        expect[t] = h
-    assert torch.allclose(linear_scan(a, b, reverse=reverse, chunk=chunk), expect, atol=1e-6)
+@pytest.mark.parametrize("chunk_elements", [1, 7, 1 << 18])
+def test_parallel_chunking_does_not_change_results(monkeypatch, chunk_elements):
+    """Chunks of 1 step, of steps not dividing L, or one chunk: same outputs and gradients."""
+    from graphlib_pyg.nn.mamba import scan
+
+    inp = _inputs(2, 4, 3, 50, "grouped", seed=3)
+    ref = _run(inp, "ref")
+    monkeypatch.setattr(scan, "CHUNK_ELEMENTS", chunk_elements * 2 * 4 * 3)
+    par = _run(inp, "parallel")
+    assert _close(ref[0], par[0]) and _close(ref[1], par[1])
+    assert all(_close(a, b) for a, b in zip(ref[2], par[2], strict=True))
 
 
 def test_long_sequences_do_not_overflow():

@@ -2,7 +2,7 @@
 
 from graphlib_pyg.nn.mamba.block import BiMamba, Mamba
 from graphlib_pyg.nn.mamba.graph_mamba import GraphMamba, GraphMambaLayer, degree_order
-from graphlib_pyg.nn.mamba.scan import flip_within, linear_scan, selective_scan
+from graphlib_pyg.nn.mamba.scan import flip_within, selective_scan
 
 __all__ = [
     "BiMamba",
@@ -11,6 +11,5 @@ __all__ = [
     "Mamba",
     "degree_order",
     "flip_within",
-    "linear_scan",
     "selective_scan",
 ]

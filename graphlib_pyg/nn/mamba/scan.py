@@ -10,12 +10,12 @@ recurrence
 with the argument conventions of mamba-ssm's ``selective_scan_ref``. Three backends:
 
 * ``"ref"``: the recurrence as a Python loop over time, the readable definition.
-* ``"parallel"``: a chunked scan in plain torch (the CPU default). The sequence is cut into
-  chunks of about ``sqrt(L)`` steps; every chunk is scanned from a zero state (all chunks at
-  once), the chunk-final states are chained, and each chunk adds its carried-in state times the
-  cumulative decay. About ``2 sqrt(L)`` tensor operations instead of ``L``. Its backward pass is
-  the same scan run backwards in time (a custom autograd function), so it stores one state
-  tensor and no per-step graph.
+* ``"parallel"``: the CPU default, a custom autograd function that walks time in chunks whose
+  (T, B, D, N) tensors fit in cache: decays, inputs and readout in bulk per chunk, one fused
+  multiply-add per step, only each chunk's entry state kept; the backward pass recomputes a
+  chunk's states and runs the adjoint recurrence backwards in time (mamba-ssm's CUDA kernel
+  does the same on GPU). Memory O(B D N (L / T + T)); the reference keeps O(B D N L) plus a
+  per-step autograd graph.
 * ``"cuda"``: mamba-ssm's fused kernel, when it imports and the tensors are on a GPU.
 
 ``lengths`` gives per-sequence lengths for right-padded batches: padded steps never enter a
@@ -25,8 +25,6 @@ or padded in a batch, in both directions.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
@@ -125,21 +123,9 @@ def _inputs(delta: Tensor, u: Tensor, A: Tensor, B: Tensor) -> tuple[Tensor, Ten
     return log_a, bu
 
 
-def _readout(h: Tensor, C: Tensor) -> Tensor:
-    """``y[b, d, t] = sum_n h[t, b, d, n] C[..]``; h (L, B, D, N) -> (B, D, L)."""
-    size_l, batch, dim, d_state = h.shape
-    if C.dim() == 3:  # one (D, N) @ (N, 1) product per (step, batch element)
-        c = C.permute(2, 0, 1).reshape(size_l * batch, d_state, 1)  # (L*B, N, 1)
-        y = torch.bmm(h.reshape(size_l * batch, dim, d_state), c).view(size_l, batch, dim)
-    elif C.dim() == 2:
-        y = (h * C).sum(-1)  # (L, B, D)
-    else:
-        y = (h * _expand_groups(C, dim).permute(3, 0, 1, 2)).sum(-1)  # (L, B, D)
-    return y.permute(1, 2, 0)
-
-
-def _scan_ref(log_a: Tensor, bu: Tensor, C: Tensor) -> tuple[Tensor, Tensor]:
-    """The recurrence step by step; returns y (B, D, L) and all states (L, B, D, N)."""
+def _scan_ref(delta: Tensor, u: Tensor, A: Tensor, B: Tensor, C: Tensor):
+    """The recurrence step by step; returns y (B, D, L) and the last state (B, D, N)."""
+    log_a, bu = _inputs(delta, u, A, B)  # (L, B, D, N) each
     if C.dim() == 2:
         c_steps = [C] * bu.size(0)
     elif C.dim() == 3:
@@ -147,96 +133,121 @@ def _scan_ref(log_a: Tensor, bu: Tensor, C: Tensor) -> tuple[Tensor, Tensor]:
     else:
         c_steps = _expand_groups(C, bu.size(2)).unbind(-1)  # L x (B, D, N)
     state = bu.new_zeros(bu.shape[1:])  # (B, D, N)
-    states, ys = [], []
+    ys = []
     for a_t, b_t, c_t in zip(log_a.unbind(0), bu.unbind(0), c_steps, strict=True):
         state = torch.exp(a_t) * state + b_t
-        states.append(state)
         ys.append((state * c_t).sum(-1))  # (B, D)
     if not ys:
-        return bu.new_zeros(bu.shape[1:3] + (0,)), bu
-    return torch.stack(ys, dim=-1), torch.stack(states)
+        return u.new_zeros(u.shape), state
+    return torch.stack(ys, dim=-1), state
 
 
-def chunk_size(length: int) -> int:
-    """Chunk length of the parallel scan: about ``sqrt(L)`` (fewest operations), at least 8."""
-    return max(8, math.isqrt(max(length, 1)))
+#: Elements of one chunk's (T, B, D, N) tensors in the parallel backend (about 1 MB in fp32).
+CHUNK_ELEMENTS = 1 << 18
 
 
-@torch.no_grad()
-def linear_scan(a: Tensor, b: Tensor, reverse: bool = False, chunk: int | None = None) -> Tensor:
-    """``h_t = a_t * h_{t-1} + b_t`` along dim 0 from ``h_{-1} = 0`` (no autograd).
-
-    With ``reverse=True``: ``h_t = a_t * h_{t+1} + b_t`` from ``h_L = 0``. Chunked: every chunk
-    is scanned from zero (all chunks at once, ``chunk`` steps, tracking the cumulative decay),
-    the chunk-final states are chained (one step per chunk), and each chunk adds its carried-in
-    state times its cumulative decay. About ``2 (chunk + L / chunk)`` tensor operations.
-
-    Shapes:
-        - **a, b:** (L, \\*)
-        - **output:** (L, \\*)
-    """
-    length = b.size(0)
-    if length == 0:
-        return torch.empty_like(b)
-    num_chunks = -(-length // (chunk or chunk_size(length)))
-    chunk = -(-length // num_chunks)  # balanced: fewer than num_chunks padded steps
-    pad = num_chunks * chunk - length
-    if pad:  # zero inputs with decay 1 after the end change nothing
-        a = torch.cat([a, a.new_ones((pad,) + a.shape[1:])])
-        b = torch.cat([b, b.new_zeros((pad,) + b.shape[1:])])
-    rest = b.shape[1:]
-    a = a.reshape(num_chunks, chunk, *rest).transpose(0, 1)  # (T, K, *)
-    b = b.reshape(num_chunks, chunk, *rest).transpose(0, 1)  # (T, K, *)
-    local = torch.empty((chunk, num_chunks) + rest, dtype=b.dtype, device=b.device)  # (T, K, *)
-    steps = range(chunk - 1, -1, -1) if reverse else range(chunk)
-    first, prev = steps[0], (lambda t: t + 1) if reverse else (lambda t: t - 1)
-    local[first] = b[first]
-    for t in steps[1:]:  # all chunks at once, each from a zero state
-        torch.addcmul(b[t], a[t], local[prev(t)], out=local[t])
-    if num_chunks == 1:
-        return local[:, 0][:length]
-    decay = torch.empty_like(local)  # product of a from the chunk's entry step to step t
-    decay[first] = a[first]
-    for t in steps[1:]:
-        torch.mul(a[t], decay[prev(t)], out=decay[t])
-    carry = torch.empty((num_chunks,) + rest, dtype=b.dtype, device=b.device)  # (K, *)
-    chunks = range(num_chunks - 1, -1, -1) if reverse else range(num_chunks)
-    last = 0 if reverse else chunk - 1  # each chunk's exit step
-    carry[chunks[0]] = 0
-    for k in chunks[1:]:  # state entering chunk k from its predecessor j
-        j = k + 1 if reverse else k - 1
-        torch.addcmul(local[last, j], decay[last, j], carry[j], out=carry[k])
-    local.addcmul_(decay, carry[None])
-    return local.transpose(0, 1).reshape((num_chunks * chunk,) + rest)[:length]
+def _step_mat(mat: Tensor, dim: int, t0: int, t1: int) -> Tensor:
+    """Steps ``t0:t1`` of B or C, broadcastable to (T, B, D, N)."""
+    if mat.dim() == 2:
+        return mat  # (D, N)
+    if mat.dim() == 3:
+        return mat[:, :, t0:t1].permute(2, 0, 1)[:, :, None, :]  # (T, B, 1, N)
+    return _expand_groups(mat[..., t0:t1], dim).permute(3, 0, 1, 2)  # (T, B, D, N)
 
 
-class _LinearScan(torch.autograd.Function):
-    """``h_t = exp(log_a_t) h_{t-1} + b_t``, differentiable; the backward pass is a reversed scan.
+def _add_mat_grad(acc: Tensor, grad: Tensor, mat: Tensor, t0: int, t1: int) -> None:
+    """Accumulate a (T, B, D, N) gradient into the gradient ``acc`` of B or C (mat's shape)."""
+    if mat.dim() == 2:
+        acc += grad.sum((0, 1))
+    elif mat.dim() == 3:
+        acc[:, :, t0:t1] += grad.sum(2).permute(1, 2, 0)
+    else:
+        steps, batch, dim, d_state = grad.shape
+        groups = mat.size(1)
+        grad = grad.view(steps, batch, groups, dim // groups, d_state).sum(3)  # (T, B, G, N)
+        acc[..., t0:t1] += grad.permute(1, 2, 3, 0)
 
-    With ``g_t = dL/dh_t`` (total): ``g_t = grad_t + a_{t+1} g_{t+1}``, then ``dL/db_t = g_t``
-    and ``dL/dlog_a_t = g_t * a_t * h_{t-1} = g_t * (h_t - b_t)``.
+
+class _SelectiveScanFn(torch.autograd.Function):
+    """The scan core ``y = <C, h>`` and last state, chunk by chunk, recomputing in backward.
+
+    Time is cut into chunks whose (T, B, D, N) tensors stay in cache. Forward: per chunk, the
+    decays ``exp(delta A)`` and inputs ``delta B u`` in bulk, then one fused multiply-add per
+    step, then the readout; only each chunk's entry state is kept. Backward, chunks in reverse:
+    recompute the chunk's states from its entry state, run the adjoint recurrence
+    ``g_t = C_t dy_t + a_{t+1} g_{t+1}`` (one fused multiply-add per step), and form every input
+    gradient from ``g`` in bulk. Memory is O(B D N (L / T + T)) instead of O(B D N L).
     """
 
     @staticmethod
-    def forward(ctx, log_a: Tensor, b: Tensor) -> Tensor:
-        a = torch.exp(log_a)
-        h = linear_scan(a, b)
-        ctx.save_for_backward(a, b, h)
+    def _chunk(delta_t, u_t, A, B, t0, t1):
+        dl = delta_t[t0:t1]  # (T, B, D)
+        a = torch.exp(dl[..., None] * A)  # (T, B, D, N)
+        du = dl * u_t[t0:t1]  # (T, B, D)
+        b = du[..., None] * _step_mat(B, A.size(0), t0, t1)  # (T, B, D, N)
+        return dl, du, a, b
+
+    @staticmethod
+    def _states(a, b, state):
+        h = torch.empty_like(b)
+        for t in range(b.size(0)):
+            state = torch.addcmul(b[t], a[t], state, out=h[t])
         return h
 
     @staticmethod
-    def backward(ctx, grad: Tensor):
-        a, b, h = ctx.saved_tensors
-        if a.size(0) == 0:
-            return torch.zeros_like(a), torch.zeros_like(b)
-        a_next = torch.cat([a[1:], a.new_zeros((1,) + a.shape[1:])])  # (L, *)
-        g = linear_scan(a_next, grad, reverse=True)
-        return g * (h - b), g
+    def forward(ctx, delta, u, A, B, C):
+        batch, dim, length = u.shape
+        step = max(1, min(length, CHUNK_ELEMENTS // max(batch * A.numel(), 1)))
+        delta_t, u_t = delta.permute(2, 0, 1).contiguous(), u.permute(2, 0, 1).contiguous()
+        y = u.new_empty(length, batch, dim)  # (L, B, D)
+        state = u.new_zeros(batch, dim, A.size(1))  # (B, D, N)
+        entries = []
+        for t0 in range(0, length, step):
+            t1 = min(t0 + step, length)
+            entries.append(state)
+            _, _, a, b = _SelectiveScanFn._chunk(delta_t, u_t, A, B, t0, t1)
+            h = _SelectiveScanFn._states(a, b, state)
+            y[t0:t1] = (h * _step_mat(C, dim, t0, t1)).sum(-1)
+            state = h[-1].clone()
+        ctx.save_for_backward(delta_t, u_t, A, B, C, *entries)
+        ctx.step = step
+        return y.permute(1, 2, 0), state
+
+    @staticmethod
+    def backward(ctx, grad_y, grad_last):
+        delta_t, u_t, A, B, C, *entries = ctx.saved_tensors
+        length, batch, dim = u_t.shape
+        step = ctx.step
+        gy_t = grad_y.permute(2, 0, 1)  # (L, B, D)
+        g_delta, g_u = torch.zeros_like(delta_t), torch.zeros_like(u_t)
+        g_A, g_B, g_C = torch.zeros_like(A), torch.zeros_like(B), torch.zeros_like(C)
+        # dL/dh at the last step from outside the readout; then a_{t1} g_{t1} of the next chunk
+        carry = grad_last if grad_last is not None else u_t.new_zeros(batch, dim, A.size(1))
+        starts = list(range(0, length, step))
+        for k in reversed(range(len(starts))):
+            t0, t1 = starts[k], min(starts[k] + step, length)
+            dl, du, a, b = _SelectiveScanFn._chunk(delta_t, u_t, A, B, t0, t1)
+            h = _SelectiveScanFn._states(a, b, entries[k])
+            c = _step_mat(C, dim, t0, t1)
+            gy = gy_t[t0:t1, ..., None]  # (T, B, D, 1)
+            g = gy * c  # (T, B, D, N): readout part of dL/dh
+            g[-1] += carry
+            for t in range(t1 - t0 - 2, -1, -1):
+                g[t].addcmul_(a[t + 1], g[t + 1])
+            carry = a[0] * g[0]
+            _add_mat_grad(g_C, gy * h, C, t0, t1)
+            # dL/dlog_a_t = g_t a_t h_{t-1}; a_t h_{t-1} = h_t - b_t
+            g_log_a = g * (h - b)
+            g_du = (g * _step_mat(B, dim, t0, t1)).sum(-1)  # (T, B, D)
+            _add_mat_grad(g_B, g * du[..., None], B, t0, t1)
+            g_A += torch.einsum("tbdn,tbd->dn", g_log_a, dl)
+            g_delta[t0:t1] = (g_log_a * A).sum(-1) + g_du * u_t[t0:t1]
+            g_u[t0:t1] = g_du * dl
+        return g_delta.permute(1, 2, 0), g_u.permute(1, 2, 0), g_A, g_B, g_C
 
 
-def _scan_parallel(log_a: Tensor, bu: Tensor, C: Tensor) -> tuple[Tensor, Tensor]:
-    h = _LinearScan.apply(log_a, bu)  # (L, B, D, N)
-    return _readout(h, C), h
+def _scan_parallel(delta: Tensor, u: Tensor, A: Tensor, B: Tensor, C: Tensor):
+    return _SelectiveScanFn.apply(delta, u, A, B, C)
 
 
 def _scan_cuda(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
@@ -298,13 +309,15 @@ def selective_scan(
         B = B if B.dim() == 2 else flip_within(B, lengths)
         C = C if C.dim() == 2 else flip_within(C, lengths)
     dtype_in = u.dtype
-    last = None
+    if lengths is not None:
+        # delta = 0 on padding: decay 1 and input 0, so the state holds after the last valid step
+        if delta_bias is not None:
+            delta = delta.float() + delta_bias.float()[:, None]
+        delta = F.softplus(delta.float()) if delta_softplus else delta.float()
+        delta_bias, delta_softplus = None, False
+        valid = torch.arange(u.size(-1), device=u.device)[None] < lengths.to(u.device)[:, None]
+        delta = delta * valid[:, None, :]
     if backend == "cuda":
-        if lengths is not None and return_last_state:
-            raise NotImplementedError(
-                "return_last_state with lengths is not supported by the cuda backend; "
-                "use backend='parallel'"
-            )
         res = _scan_cuda(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
         out, last = res if return_last_state else (res, None)
     else:
@@ -314,20 +327,11 @@ def selective_scan(
             delta = delta + delta_bias.float()[:, None]
         if delta_softplus:
             delta = F.softplus(delta)
-        log_a, bu = _inputs(delta, u, A, B)  # (L, B, D, N) each
-        y, states = (_scan_ref if backend == "ref" else _scan_parallel)(log_a, bu, C)
+        y, last = (_scan_ref if backend == "ref" else _scan_parallel)(delta, u, A, B, C)
         out = y if D is None else y + u * D.float()[:, None]
         if z is not None:
             out = out * F.silu(z.float())
-        if return_last_state:
-            if lengths is None:
-                last = states[-1] if states.size(0) else bu.new_zeros(bu.shape[1:])
-            else:
-                idx = (lengths.to(u.device) - 1).clamp(min=0)
-                last = states[idx, torch.arange(u.size(0), device=u.device)]  # (B, D, N)
-                last = last * (lengths.to(u.device) > 0)[:, None, None]
     if lengths is not None:
-        valid = torch.arange(u.size(-1), device=u.device)[None] < lengths.to(u.device)[:, None]
         out = out * valid[:, None, :]
     if reverse:
         out = flip_within(out, lengths)
@@ -335,4 +339,4 @@ def selective_scan(
     return (out, last) if return_last_state else out
 
 
-__all__ = ["BACKENDS", "flip_within", "linear_scan", "selective_scan"]
+__all__ = ["BACKENDS", "flip_within", "selective_scan"]
