@@ -2,12 +2,13 @@
 
 from graphlib_pyg.nn.conv import DAGNN, DAGNNConv
 from graphlib_pyg.nn.link import NCNCPredictor, NCNPredictor, NeighborSets, PropagationEncoder
-from graphlib_pyg.nn.mamba import BiMamba, GraphMamba, GraphMambaLayer, Mamba, selective_scan
+from graphlib_pyg.nn.mamba import GMN, BiMamba, GraphMamba, GraphMambaLayer, Mamba, selective_scan
 
 __all__ = [
     "BiMamba",
     "DAGNN",
     "DAGNNConv",
+    "GMN",
     "GraphMamba",
     "GraphMambaLayer",
     "Mamba",

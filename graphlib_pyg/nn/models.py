@@ -158,6 +158,26 @@ GRAPH_MAMBA_OPTIONS: dict = {
 }
 
 
+def _gmn(i, h, o, layers, dropout, **kw):
+    from graphlib_pyg.nn.mamba import GMN
+
+    return GMN(i, h, o, num_layers=layers, dropout=dropout, **kw)
+
+
+#: Options of GMN in the harness (:class:`~graphlib_pyg.nn.mamba.GMN`).
+GMN_OPTIONS: dict = {
+    "num_walks": 4,
+    "walk_length": 3,
+    "num_samples": 2,
+    "token_encoder": "mpnn",
+    "global_mixer": True,
+    "local_conv": "gcn",
+    "d_state": 16,
+    "expand": 1,
+    "noise": True,
+}
+
+
 def _link_only(name: str) -> Callable[..., nn.Module]:
     def build(*args, **kw):
         raise TypeError(
@@ -204,6 +224,7 @@ MODELS: dict[str, ModelSpec] = {
     "gat": ModelSpec("gat", _gat, "edge_index", {"heads": 8, "v2": False, "out_heads": None}),
     "gin": ModelSpec("gin", _gin, "sum"),
     "dagnn": ModelSpec("dagnn", _dagnn, "gcn", {"K": 10}),
+    "gmn": ModelSpec("gmn", _gmn, "edge_index", GMN_OPTIONS),
     "graph_mamba": ModelSpec("graph_mamba", _graph_mamba, "edge_index", GRAPH_MAMBA_OPTIONS),
     "ncn": ModelSpec("ncn", _link_only("ncn"), None, NCN_OPTIONS, link="ncn"),
     "ncnc": ModelSpec("ncnc", _link_only("ncnc"), None, NCNC_OPTIONS, link="ncnc"),
