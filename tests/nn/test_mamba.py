@@ -78,14 +78,15 @@ def test_reference_is_the_recurrence():
         assert torch.allclose(out[0, 0, t], (h * inp["C"][0, :, t]).sum(), atol=1e-6)
 
 
-@pytest.mark.parametrize("chunk_elements", [1, 7, 1 << 18])
+@pytest.mark.parametrize("chunk_elements", [1, 7, 30, 1 << 18])
 def test_parallel_chunking_does_not_change_results(monkeypatch, chunk_elements):
     """Chunks of 1 step, of steps not dividing L, or one chunk: same outputs and gradients."""
     from graphlib_pyg.nn.mamba import scan
 
-    inp = _inputs(2, 4, 3, 50, "grouped", seed=3)
+    inp = _inputs(5, 4, 3, 50, "grouped", seed=3)
     ref = _run(inp, "ref")
-    monkeypatch.setattr(scan, "CHUNK_ELEMENTS", chunk_elements * 2 * 4 * 3)
+    monkeypatch.setattr(scan, "CHUNK_ELEMENTS", chunk_elements * 4 * 3)
+    monkeypatch.setattr(scan, "MIN_CHUNK_STEPS", 4)  # small chunks also split the batch
     par = _run(inp, "parallel")
     assert _close(ref[0], par[0]) and _close(ref[1], par[1])
     assert all(_close(a, b) for a, b in zip(ref[2], par[2], strict=True))

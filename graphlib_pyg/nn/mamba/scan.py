@@ -246,8 +246,28 @@ class _SelectiveScanFn(torch.autograd.Function):
         return g_delta.permute(1, 2, 0), g_u.permute(1, 2, 0), g_A, g_B, g_C
 
 
+#: A batch is split into blocks when fewer than this many steps of it fit in a chunk.
+MIN_CHUNK_STEPS = 16
+
+
 def _scan_parallel(delta: Tensor, u: Tensor, A: Tensor, B: Tensor, C: Tensor):
-    return _SelectiveScanFn.apply(delta, u, A, B, C)
+    """Many short sequences (e.g. GMN's token sequences of every node) run in blocks of the
+    batch sized so that a block's chunk spans ``MIN_CHUNK_STEPS`` steps (or the whole
+    sequence): temporaries stay cache-sized and no per-step state is kept."""
+    batch, _, length = u.shape
+    per_seq = A.numel() * min(length, MIN_CHUNK_STEPS)
+    block = max(1, CHUNK_ELEMENTS // max(per_seq, 1))
+    if block >= batch or length == 0:
+        return _SelectiveScanFn.apply(delta, u, A, B, C)
+    ys, lasts = [], []
+    for b0 in range(0, batch, block):
+        sl = slice(b0, b0 + block)
+        y, last = _SelectiveScanFn.apply(
+            delta[sl], u[sl], A, B if B.dim() == 2 else B[sl], C if C.dim() == 2 else C[sl]
+        )
+        ys.append(y)
+        lasts.append(last)
+    return torch.cat(ys), torch.cat(lasts)
 
 
 def _scan_cuda(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
