@@ -27,6 +27,16 @@ def test_readme_link_example_runs_and_learns(capsys):
     assert score > 0.5
 
 
+def test_readme_mamba_example_runs(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) >= 3, "README lost its Mamba example"
+    scope: dict = {}
+    exec(compile("import torch\n", "setup", "exec"), scope)
+    exec(compile(blocks[2], str(README), "exec"), scope)
+    out = capsys.readouterr().out
+    assert "same as alone: True 0.0" in out
+
+
 def test_readme_names_the_test_command_ci_runs():
     ci = (README.parent / ".ci" / "run").read_text()
     command = "GRAPHLIB_DATA=../shared/data python -m pytest -q"

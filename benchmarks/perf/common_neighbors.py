@@ -173,9 +173,10 @@ def bench_graph(name: str, edge_index, n: int, pairs, args) -> list[dict]:
 
     runs: dict[str, list[dict]] = {k: [] for k in methods}
     ours = None
-    for _ in range(args.repeats):  # interleaved rounds: drift hits every method alike
-        for key, fn in methods.items():
-            res = fn()
+    order = list(methods)
+    for r in range(args.repeats):  # interleaved rounds, rotated: drift hits every method alike
+        for key in order[r % len(order) :] + order[: r % len(order)]:
+            res = methods[key]()
             if ours is None:  # the first "ours" run is the reference for every comparison
                 ours = {"out": res["out"], "cn": res["cn"]}
             ref = ours["out"] if key not in sub else ours["out"][perm[: sub[key].size(1)]]
