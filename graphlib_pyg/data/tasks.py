@@ -142,7 +142,9 @@ class LinkTask(Task):
 
 
 def available_tasks() -> list[str]:
-    return sorted(ds.registry()) + sorted(synthetic.GENERATORS)
+    from graphlib_pyg.data.graph_tasks import GRAPH_TASKS
+
+    return sorted(ds.registry()) + sorted(synthetic.GENERATORS) + sorted(GRAPH_TASKS)
 
 
 def _check_split(name: str, split: str, valid) -> None:
@@ -179,6 +181,16 @@ def load_task(
     Returns:
         A :class:`NodeTask` or :class:`LinkTask`.
     """
+    from graphlib_pyg.data.graph_tasks import GRAPH_TASKS
+
+    if name in GRAPH_TASKS:
+        if task not in (None, "graph"):
+            raise ValueError(f"dataset {name!r} is a graph-level task; got task={task!r}")
+        if name == "peptides-func":
+            if params:
+                raise TypeError(f"unexpected parameters for dataset {name!r}: {sorted(params)}")
+            return GRAPH_TASKS[name](root)
+        return GRAPH_TASKS[name](**params)
     split_params = {k: params.pop(k) for k in ("train", "val", "test") if k in params}
     if name in synthetic.GENERATORS:
         kind, gen = synthetic.GENERATORS[name]

@@ -298,6 +298,53 @@ class LinkPredictor(nn.Module):
         return self.mlp(h_i * h_j).view(-1)
 
 
+class GraphLevel(nn.Module):
+    """A node model made graph-level: input encoder, node model, mean pooling, MLP head.
+
+    Args:
+        body: node model called as ``body(h, graph, batch=batch)`` (hidden -> hidden).
+        in_channels: input features (atom feature columns when ``categorical``).
+        hidden_channels: width of the encoder output and of the head.
+        out_channels: targets (or classes) per graph.
+        categorical: integer atom features, embedded with OGB's ``AtomEncoder``.
+
+    Shapes:
+        - **input:** x (N, in_channels), graph, batch (N,)
+        - **output:** (G, out_channels)
+    """
+
+    def __init__(
+        self,
+        body: nn.Module,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        categorical: bool = False,
+    ) -> None:
+        super().__init__()
+        if categorical:
+            from ogb.graphproppred.mol_encoder import AtomEncoder
+
+            self.encoder: nn.Module = AtomEncoder(hidden_channels)
+        else:
+            self.encoder = nn.Linear(in_channels, hidden_channels)
+        self.body = body
+        self.head = pyg_models.MLP(
+            [hidden_channels, hidden_channels, out_channels], norm=None, dropout=0.0
+        )
+
+    def reset_parameters(self) -> None:
+        for mod in (self.encoder, self.body, self.head):
+            if hasattr(mod, "reset_parameters"):
+                mod.reset_parameters()
+
+    def forward(self, x: Tensor, graph, batch: Tensor) -> Tensor:
+        from torch_geometric.nn import global_mean_pool
+
+        h = self.body(self.encoder(x), graph, batch=batch)  # (N, hidden)
+        return self.head(global_mean_pool(h, batch))
+
+
 def count_parameters(*modules: nn.Module | None) -> int:
     return sum(p.numel() for m in modules if m is not None for p in m.parameters())
 

@@ -123,6 +123,10 @@ class BackpropTrainer:
         run = seed if run is None else run
         if isinstance(self.task, LinkTask):
             return self._run_ncn(run) if self.spec.link else self._run_link(run)
+        if getattr(self.task, "kind", None) == "graph":
+            if self.spec.link:
+                self._build(1, 1)  # raises: a structural link predictor has no graph-task form
+            return self._run_graph(seed, run)
         if self.spec.link:
             self._build(1, 1)  # raises: a structural link predictor has no node-task form
         return self._run_node(run)
@@ -251,6 +255,68 @@ class BackpropTrainer:
             return total / max(count, 1)
 
         return step
+
+    # ------------------------------------------------------------------ graph
+    def _run_graph(self, seed: int, run: int) -> RunResult:
+        """Graph-level task: mini-batches of whole graphs (``batch_size`` graphs, default 128)."""
+        from torch_geometric.loader import DataLoader
+
+        from graphlib_pyg.nn.models import GraphLevel
+
+        task, c = self.task, self.cfg
+        split = task.split(run)
+        hidden = c["hidden"]
+        model = GraphLevel(
+            self._build(hidden, hidden), task.num_features, hidden, task.num_classes,
+            task.categorical,
+        )
+        opt = torch.optim.Adam(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
+        loss_fn = F.binary_cross_entropy_with_logits if task.multilabel else F.cross_entropy
+        bs = c["batch_size"] or 128
+        gen = torch.Generator().manual_seed(seed)
+        train = DataLoader(
+            [task.graphs[i] for i in split.train], batch_size=bs, shuffle=True, generator=gen
+        )
+        evals = [
+            DataLoader([task.graphs[i] for i in idx], batch_size=4 * bs)
+            for idx in (split.val, split.test)
+        ]
+
+        def forward(batch) -> Tensor:
+            if self.spec.adj in (None, "edge_index"):
+                g = batch.edge_index if self.spec.adj else None
+            else:
+                g = adjacency(batch.edge_index, batch.num_nodes, self.spec.adj)
+            return model(batch.x, g, batch.batch)
+
+        def target(batch) -> Tensor:
+            return batch.y.float() if task.multilabel else batch.y.view(-1)
+
+        def step() -> float:
+            model.train()
+            total, count = 0.0, 0
+            for batch in train:
+                opt.zero_grad()
+                loss = loss_fn(forward(batch), target(batch))
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * batch.num_graphs
+                count += batch.num_graphs
+            return total / max(count, 1)
+
+        @torch.no_grad()
+        def evaluate() -> tuple[float, float, float]:
+            model.eval()
+            scores, val_loss = [], 0.0
+            for i, loader in enumerate(evals):
+                outs, ys = zip(*[(forward(b), target(b)) for b in loader], strict=True)
+                out, y = torch.cat(outs), torch.cat(ys)
+                if i == 0:
+                    val_loss = float(loss_fn(out, y))
+                scores.append(task.evaluate(out, y))
+            return scores[0], scores[1], val_loss
+
+        return self._loop(step, evaluate, count_parameters(model))
 
     # ------------------------------------------------------------------ link
     def _run_link(self, run: int) -> RunResult:

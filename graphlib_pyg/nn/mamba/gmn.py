@@ -114,7 +114,8 @@ class GMN(nn.Module):
         eval_seed: Random seed of the tokens in evaluation. (default: 0)
 
     Shapes:
-        - **input:** x (N, in_channels), edge_index (2, E), seeds (S,) or None (all nodes)
+        - **input:** x (N, in_channels), edge_index (2, E), seeds (S,) or None (all nodes),
+          batch (N,) graph of each node or None
         - **output:** (S, out_channels)
     """
 
@@ -197,7 +198,13 @@ class GMN(nn.Module):
         pooled = h.new_zeros(num_tokens, h.size(1)).index_add_(0, token, h) / count[:, None]
         return pooled.view(seeds.numel(), self.tokenizer.sequence_length, -1)
 
-    def forward(self, x: Tensor, edge_index: Tensor, seeds: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        seeds: Tensor | None = None,
+        batch: Tensor | None = None,
+    ) -> Tensor:
         index = self._graph_index(edge_index, x.size(0))
         seeds = torch.arange(x.size(0)) if seeds is None else seeds
         h = self.tokens(x, index, seeds)  # (S, T, C)
@@ -212,7 +219,7 @@ class GMN(nn.Module):
                 local[seeds] = torch.arange(seeds.numel())
                 sub = local[edge_index]
                 sub = sub[:, (sub >= 0).all(0)]
-            h = self.node_layer(h, sub)
+            h = self.node_layer(h, sub, None if batch is None else batch[seeds])
         return self.head(h)
 
 

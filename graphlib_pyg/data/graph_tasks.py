@@ -1,0 +1,227 @@
+"""Graph-level tasks: a list of graphs, a fixed split of graph indices, a metric.
+
+``peptides-func`` (LRGB, Dwivedi et al. 2022): 15,535 peptides as molecular graphs (9 integer
+atom features, 3 integer bond features), 10 binary functions per peptide, average precision.
+The graphs are built from the CSV's SMILES with OGB's ``smiles2graph`` (needs ``rdkit``:
+``pip install graphlib-pyg[lrgb]``) once, and cached as plain tensors under ``GRAPHLIB_CACHE``.
+The official stratified split is read from its pickle with an unpickler that only admits NumPy
+arrays. ``graph-sbm`` is a generated task (dense vs sparse random graphs, constant features)
+whose labels only structure can tell apart.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from graphlib_pyg.data import datasets as ds
+
+PEPTIDES_FOLDER = "LRGB/peptides-functional"
+PEPTIDES_CSV = "raw/peptide_multi_class_dataset.csv.gz"
+PEPTIDES_SPLIT = "splits_random_stratified_peptide.pickle"
+
+
+@dataclass(frozen=True)
+class GraphSplit:
+    """Graph indices of the train / validation / test sets."""
+
+    train: Tensor
+    val: Tensor
+    test: Tensor
+
+
+class GraphTask:
+    """Graph classification / multi-label prediction over a list of graphs.
+
+    Attributes:
+        graphs: the graphs (``x``, ``edge_index``, optional ``edge_attr``, ``y`` of shape
+            (1, T) for T targets or (1,) for a class).
+        metric: ``ap`` (multi-label average precision, LRGB's) or ``accuracy``.
+        categorical: ``x`` holds integer atom features (embed them, OGB ``AtomEncoder``).
+    """
+
+    kind = "graph"
+
+    def __init__(
+        self,
+        name: str,
+        graphs: list[Data],
+        split: GraphSplit,
+        metric: str,
+        categorical: bool = False,
+    ) -> None:
+        if not graphs:
+            raise ValueError(f"graph task {name!r} has no graphs")
+        self.name, self.graphs, self._split, self.metric = name, graphs, split, metric
+        self.categorical, self.ogb_name = categorical, None
+        y = graphs[0].y
+        self.multilabel = y.dim() == 2 and y.size(1) > 1
+        self.num_classes = (
+            y.size(1) if self.multilabel else int(max(int(g.y.max()) for g in graphs)) + 1
+        )
+        self.split_name = "official"
+
+    num_splits = 1
+
+    def split(self, run: int = 0) -> GraphSplit:
+        return self._split
+
+    @property
+    def num_features(self) -> int:
+        return self.graphs[0].x.size(1)
+
+    def evaluate(self, out: Tensor, y: Tensor) -> float:
+        """Metric of logits ``out`` (G, T or C) against targets ``y`` of the same graphs."""
+        out, y = out.detach().cpu().float(), y.detach().cpu()
+        if self.metric == "ap":
+            return average_precision(y, out)
+        return float((out.argmax(-1) == y.view(-1)).float().mean())
+
+    def __repr__(self) -> str:
+        return (
+            f"GraphTask({self.name!r}, graphs={len(self.graphs)}, metric={self.metric!r}, "
+            f"targets={self.num_classes})"
+        )
+
+
+def average_precision(y_true: Tensor, scores: Tensor) -> float:
+    """Mean over targets of sklearn's average precision (LRGB's ``ap``).
+
+    Targets whose labelled entries are all one class are skipped; NaN labels are ignored.
+    """
+    from sklearn.metrics import average_precision_score
+
+    y_true, scores = y_true.double(), scores.double()
+    aps = []
+    for t in range(y_true.size(1)):
+        lab = ~torch.isnan(y_true[:, t])
+        col = y_true[lab, t]
+        if 0 < col.sum() < col.numel():
+            aps.append(average_precision_score(col.numpy(), scores[lab, t].numpy()))
+    if not aps:
+        raise ValueError("average precision needs a target with both positive and negative labels")
+    return float(sum(aps) / len(aps))
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickler for split files: NumPy arrays and builtin containers, nothing else."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"split file may only hold arrays, found {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _smiles_graph(smiles: str, labels: list) -> Data:
+    from ogb.utils import smiles2graph
+
+    g = smiles2graph(smiles)
+    return Data(
+        x=torch.from_numpy(g["node_feat"]).long(),
+        edge_index=torch.from_numpy(g["edge_index"]).long(),
+        edge_attr=torch.from_numpy(g["edge_feat"]).long(),
+        y=torch.tensor(labels, dtype=torch.float).view(1, -1),
+        num_nodes=int(g["num_nodes"]),
+    )
+
+
+def _pack(graphs: list[Data]) -> dict[str, Tensor]:
+    """Plain tensors for ``torch.save`` (loadable with ``weights_only=True``)."""
+    return {
+        "x": torch.cat([g.x for g in graphs]),
+        "edge_index": torch.cat([g.edge_index for g in graphs], 1),
+        "edge_attr": torch.cat([g.edge_attr for g in graphs]),
+        "y": torch.cat([g.y for g in graphs]),
+        "num_nodes": torch.tensor([g.num_nodes for g in graphs]),
+        "num_edges": torch.tensor([g.edge_index.size(1) for g in graphs]),
+    }
+
+
+def _unpack(d: dict[str, Tensor]) -> list[Data]:
+    xs = d["x"].split(d["num_nodes"].tolist())
+    eis = d["edge_index"].split(d["num_edges"].tolist(), 1)
+    eas = d["edge_attr"].split(d["num_edges"].tolist())
+    return [
+        Data(x=x, edge_index=ei, edge_attr=ea, y=d["y"][i : i + 1], num_nodes=x.size(0))
+        for i, (x, ei, ea) in enumerate(zip(xs, eis, eas, strict=True))
+    ]
+
+
+def load_peptides_func(root: str | Path | None = None) -> GraphTask:
+    """Peptides-func from ``<root>/LRGB/peptides-functional`` (raw CSV + split pickle)."""
+    folder = Path(root).expanduser() if root else ds.data_root()
+    folder = folder / PEPTIDES_FOLDER
+    missing = [folder / f for f in (PEPTIDES_CSV, PEPTIDES_SPLIT) if not (folder / f).is_file()]
+    if missing:
+        raise ds.DatasetNotFoundError(
+            f"dataset 'peptides-func': missing {', '.join(map(str, missing))} (searched "
+            f"{folder}; set {ds.DATA_ENV} to the folder holding LRGB/peptides-functional)"
+        )
+    cache = ds.cache_root() / "peptides-func" / "graphs.pt"
+    if cache.is_file():
+        graphs = _unpack(torch.load(cache, weights_only=True))
+    else:
+        try:
+            import rdkit  # noqa: F401
+        except ImportError as err:
+            raise ImportError(
+                "peptides-func builds its graphs from SMILES with rdkit: "
+                "pip install 'graphlib-pyg[lrgb]' (or pip install rdkit)"
+            ) from err
+        import pandas as pd
+
+        frame = pd.read_csv(folder / PEPTIDES_CSV)
+        graphs = [
+            _smiles_graph(s, ast.literal_eval(lab))
+            for s, lab in zip(frame["smiles"], frame["labels"], strict=True)
+        ]
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp{os.getpid()}")
+        torch.save(_pack(graphs), tmp)
+        os.replace(tmp, cache)  # atomic: a concurrent reader never sees half a file
+    with open(folder / PEPTIDES_SPLIT, "rb") as f:
+        idx = _ArraysOnly(f).load()
+    split = GraphSplit(*(torch.as_tensor(idx[k]).long() for k in ("train", "val", "test")))
+    return GraphTask("peptides-func", graphs, split, "ap", categorical=True)
+
+
+def load_graph_sbm(
+    num_graphs: int = 400,
+    num_nodes: int = 30,
+    p_dense: float = 0.3,
+    p_sparse: float = 0.1,
+    seed: int = 0,
+) -> GraphTask:
+    """Generated: label 1 for dense Erdos-Renyi graphs, 0 for sparse ones; constant features."""
+    from torch_geometric.utils import erdos_renyi_graph
+
+    torch.manual_seed(seed)
+    graphs = []
+    for i in range(num_graphs):
+        label = i % 2
+        ei = erdos_renyi_graph(num_nodes, p_dense if label else p_sparse)
+        graphs.append(Data(x=torch.ones(num_nodes, 1), edge_index=ei, y=torch.tensor([label])))
+    perm = torch.randperm(num_graphs)
+    a, b = int(0.6 * num_graphs), int(0.8 * num_graphs)
+    return GraphTask("graph-sbm", graphs, GraphSplit(perm[:a], perm[a:b], perm[b:]), "accuracy")
+
+
+GRAPH_TASKS = {"peptides-func": load_peptides_func, "graph-sbm": load_graph_sbm}
+
+__all__ = ["GRAPH_TASKS", "GraphSplit", "GraphTask", "average_precision", "load_peptides_func"]
