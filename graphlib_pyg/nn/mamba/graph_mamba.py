@@ -159,7 +159,7 @@ class GraphMamba(nn.Module):
         out_channels: Outputs per node.
         num_layers: Layers. (default: 2)
         dropout: Dropout in the layers. (default: 0.0)
-        local_conv: ``"gcn"``, ``"gine"``/``"gin"``, ``"sage"`` or ``None`` (mixer only).
+        local_conv: ``"gcn"``, ``"gin"``, ``"sage"`` or ``None`` (mixer only).
         **layer_kwargs: Arguments of :class:`GraphMambaLayer` (noise, eval_orderings, ...) and
             ``d_state`` of the Mamba mixer.
 
@@ -215,7 +215,7 @@ def _local_conv(name: str | None, channels: int) -> MessagePassing | None:
         return GCNConv(channels, channels)
     if name == "sage":
         return SAGEConv(channels, channels)
-    if name in ("gin", "gine"):
+    if name == "gin":
         mlp = nn.Sequential(nn.Linear(channels, channels), nn.ReLU(), nn.Linear(channels, channels))
         return GINConv(mlp)
     raise ValueError(f"unknown local_conv {name!r}; valid: gcn, sage, gin, none")
