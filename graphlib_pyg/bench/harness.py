@@ -29,7 +29,7 @@ TRAINERS = {"backprop": BackpropTrainer, "heuristic": HeuristicTrainer}
 AUGMENTS: dict[str, object] = {"none": None}
 
 #: Config keys that are passed to ``load_task`` rather than to the trainer.
-DATA_KEYS = ("split", "task", "metric", "val_as_input")
+DATA_KEYS = ("split", "task", "metric", "val_as_input", "pe")
 
 
 def peak_rss_mb() -> float:

@@ -152,6 +152,22 @@ def _check_split(name: str, split: str, valid) -> None:
         raise ValueError(f"dataset {name!r} has no split {split!r}; valid: {', '.join(valid)}")
 
 
+def _add_pe(data: Data, pe: str) -> None:
+    """Concatenate a positional/structural encoding (``rwse:K`` or ``lap:K``) to ``data.x``."""
+    import torch_geometric.transforms as T
+
+    kind, _, k = pe.partition(":")
+    if kind not in ("rwse", "lap") or not k.isdigit() or int(k) < 1:
+        raise ValueError(f"pe must be 'rwse:K' or 'lap:K' with K >= 1, got {pe!r}")
+    if kind == "rwse":
+        enc = T.AddRandomWalkPE(int(k), attr_name="pe")(data.clone()).pe
+    else:
+        enc = T.AddLaplacianEigenvectorPE(int(k), attr_name="pe", is_undirected=True)(
+            data.clone()
+        ).pe
+    data.x = enc if data.x is None else torch.cat([data.x.float(), enc.to(torch.float)], 1)
+
+
 def load_task(
     name: str,
     root: str | Path | None = None,
@@ -159,6 +175,7 @@ def load_task(
     task: str | None = None,
     metric: str | None = None,
     val_as_input: bool = False,
+    pe: str | None = None,
     **params,
 ) -> NodeTask | LinkTask:
     """Load a benchmark task by name.
@@ -175,6 +192,9 @@ def load_task(
         metric: override the default metric.
         val_as_input: link tasks: validation edges join the message-passing graph when the test
             set is scored (allowed by the ogbl-collab protocol; recorded with every result).
+        pe: node tasks: positional/structural encoding concatenated to ``x``, computed once with
+            PyG's transforms: ``"rwse:K"`` (``AddRandomWalkPE``, K steps) or ``"lap:K"``
+            (``AddLaplacianEigenvectorPE``, K eigenvectors from a sparse eigensolver).
         **params: generator parameters for synthetic tasks (``num_nodes``, ``homophily``, ...)
             and split fractions (``train``, ``val``, ``test``).
 
@@ -184,6 +204,8 @@ def load_task(
     from graphlib_pyg.data.graph_tasks import GRAPH_TASKS
 
     if name in GRAPH_TASKS:
+        if pe is not None:
+            raise ValueError("pe= is supported for node tasks; graph tasks take no pe option")
         if task not in (None, "graph"):
             raise ValueError(f"dataset {name!r} is a graph-level task; got task={task!r}")
         if name == "peptides-func":
@@ -227,6 +249,10 @@ def load_task(
         # As PyG's NormalizeFeatures in the node-classification papers' code. Link-prediction
         # code (OGB-style, NCN, SEAL) uses the raw bag-of-words features, so link tasks do too.
         data.x = _row_normalize(data.x)
+    if pe is not None:
+        if kind != "node":
+            raise ValueError("pe= is supported for node tasks only")
+        _add_pe(data, pe)
     if kind == "link":
         split = split or "70-10-20"
         _check_split(name, split, LINK_SPLITS)

@@ -267,7 +267,10 @@ class BackpropTrainer:
         split = task.split(run)
         hidden = c["hidden"]
         model = GraphLevel(
-            self._build(hidden, hidden), task.num_features, hidden, task.num_classes,
+            self._build(hidden, hidden),
+            task.num_features,
+            hidden,
+            task.num_classes,
             task.categorical,
         )
         opt = torch.optim.Adam(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])

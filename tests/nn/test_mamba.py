@@ -353,3 +353,22 @@ def test_gmn_learns_through_the_harness():
         config={"hidden": 16, "num_layers": 1, "dropout": 0.0, "lr": 0.01, "patience": None},
     )
     assert rows[0]["test"] > 0.9  # 2 classes: chance is 0.5
+
+
+def test_positional_encodings_are_concatenated():
+    from graphlib_pyg.data.tasks import load_task
+
+    base = load_task("csbm", num_nodes=3000)
+    rw = load_task("csbm", num_nodes=3000, pe="rwse:4")  # > 2,000 nodes: PyG's sparse path
+    assert rw.data.x.shape == (3000, base.data.x.size(1) + 4)
+    assert torch.equal(rw.data.x[:, : base.data.x.size(1)], base.data.x)
+    deg = torch.bincount(rw.data.edge_index[0], minlength=3000).float()
+    # RWSE step 2 of node i is the return probability sum_j 1/(d_i d_j) over neighbours j
+    i = int(deg.argmax())
+    nbrs = rw.data.edge_index[1][rw.data.edge_index[0] == i]
+    expect = (1.0 / (deg[i] * deg[nbrs])).sum()
+    assert torch.allclose(rw.data.x[i, base.data.x.size(1) + 1], expect, atol=1e-5)
+    lap = load_task("csbm", num_nodes=300, pe="lap:3")
+    assert lap.data.x.size(1) == base.data.x.size(1) + 3
+    with pytest.raises(ValueError, match="rwse:K"):
+        load_task("csbm", num_nodes=50, pe="rw:4")
