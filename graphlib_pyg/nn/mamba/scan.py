@@ -259,12 +259,12 @@ def _scan_parallel(delta: Tensor, u: Tensor, A: Tensor, B: Tensor, C: Tensor):
     block = max(1, CHUNK_ELEMENTS // max(per_seq, 1))
     if block >= batch or length == 0:
         return _SelectiveScanFn.apply(delta, u, A, B, C)
+    # split (not slicing): its backward concatenates the block gradients in one operation
+    parts = [t.split(block) for t in (delta, u)]
+    parts += [[t] * len(parts[0]) if t.dim() == 2 else t.split(block) for t in (B, C)]
     ys, lasts = [], []
-    for b0 in range(0, batch, block):
-        sl = slice(b0, b0 + block)
-        y, last = _SelectiveScanFn.apply(
-            delta[sl], u[sl], A, B if B.dim() == 2 else B[sl], C if C.dim() == 2 else C[sl]
-        )
+    for d_b, u_b, b_b, c_b in zip(*parts, strict=True):
+        y, last = _SelectiveScanFn.apply(d_b, u_b, A, b_b, c_b)
         ys.append(y)
         lasts.append(last)
     return torch.cat(ys), torch.cat(lasts)
