@@ -158,6 +158,63 @@ GRAPH_MAMBA_OPTIONS: dict = {
 }
 
 
+class GPS(nn.Module):
+    """PyG's ``GPSConv`` stacked for node tasks: linear encoder, ``num_layers`` GPS layers, head.
+
+    Each layer is ``GPSConv(hidden, local_conv, heads, attn_type)`` (PyG's own layer): a local
+    MPNN branch plus global attention over each graph's nodes.
+
+    Shapes:
+        - **input:** x (N, in_channels), edge_index (2, E), batch (N,) or None
+        - **output:** (N, out_channels)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        local_conv: str | None = "gcn",
+        heads: int = 4,
+        attn_type: str = "multihead",
+    ) -> None:
+        super().__init__()
+        from torch_geometric.nn import GPSConv
+
+        from graphlib_pyg.nn.mamba.graph_mamba import _local_conv
+
+        self.encoder = nn.Linear(in_channels, hidden_channels)
+        self.layers = nn.ModuleList(
+            GPSConv(
+                hidden_channels,
+                _local_conv(local_conv, hidden_channels),
+                heads=heads,
+                dropout=dropout,
+                attn_type=attn_type,
+            )
+            for _ in range(num_layers)
+        )
+        self.head = nn.Linear(hidden_channels, out_channels)
+
+    def reset_parameters(self) -> None:
+        self.encoder.reset_parameters()
+        for layer in self.layers:
+            layer.reset_parameters()
+        self.head.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None) -> Tensor:
+        h = self.encoder(x)
+        for layer in self.layers:
+            h = layer(h, edge_index, batch)
+        return self.head(h)
+
+
+def _gps(i, h, o, layers, dropout, **kw):
+    return GPS(i, h, o, num_layers=layers, dropout=dropout, **kw)
+
+
 def _gmn(i, h, o, layers, dropout, **kw):
     from graphlib_pyg.nn.mamba import GMN
 
@@ -225,6 +282,12 @@ MODELS: dict[str, ModelSpec] = {
     "gin": ModelSpec("gin", _gin, "sum"),
     "dagnn": ModelSpec("dagnn", _dagnn, "gcn", {"K": 10}),
     "gmn": ModelSpec("gmn", _gmn, "edge_index", GMN_OPTIONS),
+    "gps": ModelSpec(
+        "gps",
+        _gps,
+        "edge_index",
+        {"local_conv": "gcn", "heads": 4, "attn_type": "multihead"},
+    ),
     "graph_mamba": ModelSpec("graph_mamba", _graph_mamba, "edge_index", GRAPH_MAMBA_OPTIONS),
     "ncn": ModelSpec("ncn", _link_only("ncn"), None, NCN_OPTIONS, link="ncn"),
     "ncnc": ModelSpec("ncnc", _link_only("ncnc"), None, NCNC_OPTIONS, link="ncnc"),

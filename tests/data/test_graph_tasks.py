@@ -79,7 +79,8 @@ def test_peptides_split_and_graphs():
 
 
 @pytest.mark.parametrize(
-    ("model", "options"), [("gin", {}), ("graph_mamba", {"local_conv": "gin"})]
+    ("model", "options"),
+    [("gin", {}), ("graph_mamba", {"local_conv": "gin"}), ("gps", {"local_conv": "gin"})],
 )
 def test_graph_level_training_learns(model, options):
     """Dense vs sparse random graphs with constant features: only structure separates them."""
