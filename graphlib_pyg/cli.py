@@ -136,6 +136,14 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             else ", ".join(spec.splits)
         )
         print(f"{name:<20} {spec.kind:<5} {status:<10} {detail}")
+    from graphlib_pyg.data import graph_tasks as gt
+
+    print(f"{'graph-sbm':<20} {'graph':<5} {'built-in':<10} generated in code")
+    folder = root / gt.PEPTIDES_FOLDER
+    missing = [f for f in (gt.PEPTIDES_CSV, gt.PEPTIDES_SPLIT) if not (folder / f).is_file()]
+    detail = ", ".join(f"{gt.PEPTIDES_FOLDER}/{f}" for f in missing) or "official (needs rdkit)"
+    status = "missing" if missing else "available"
+    print(f"{'peptides-func':<20} {'graph':<5} {status:<10} {detail}")
     return 0
 
 

@@ -58,3 +58,4 @@ def test_datasets_lists_status(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "csbm" in out and "built-in" in out
     assert "cora " in out and "missing" in out and "ind.cora" in out
+    assert "peptides-func        graph missing    LRGB/peptides-functional/raw/" in out
