@@ -25,8 +25,9 @@ from graphlib_pyg.train.heuristic import HeuristicTrainer
 
 #: Trainers by CLI name; each is ``cls(task, model, config, progress=...)`` with ``.run(seed)``.
 TRAINERS = {"backprop": BackpropTrainer, "heuristic": HeuristicTrainer}
-#: Augmentations by CLI name (``none`` = the model as it is).
-AUGMENTS: dict[str, object] = {"none": None}
+#: Augmentations by CLI name (``none`` = the model as it is; ``la`` = local augmentation, whose
+#: ``la_*`` options are listed in :data:`graphlib_pyg.augment.la.LA_OPTIONS`).
+AUGMENTS: dict[str, object] = {"none": None, "la": "la"}
 
 #: Config keys that are passed to ``load_task`` rather than to the trainer.
 DATA_KEYS = ("split", "task", "metric", "val_as_input", "pe")
@@ -75,6 +76,8 @@ def run_benchmark(
         trainer = "heuristic"  # heuristics score pairs; there is nothing to backpropagate
     trainer_cls = resolve(trainer, TRAINERS, "trainer")
     resolve(augment, AUGMENTS, "augmentation")
+    if augment != "none" and trainer != "backprop":
+        raise ValueError(f"--augment {augment} needs a trained model, not trainer {trainer!r}")
     resolve(model, {**MODELS, **HEURISTICS}, "model")
     if dataset not in available_tasks():
         raise unknown_dataset(dataset)
@@ -119,7 +122,9 @@ def run_benchmark(
                 run=run, epoch=epoch, loss=f"{loss:.3f}", val=f"{val:.4f}", refresh=False
             )
 
-        result = trainer_cls(task, model, cfg, progress=show if progress else None).run(seed=run)
+        kwargs = {"augment": augment} if augment != "none" else {}
+        result = trainer_cls(task, model, cfg, progress=show if progress else None, **kwargs)
+        result = result.run(seed=run)
         row.update(
             seed=run,
             metric=task.metric,

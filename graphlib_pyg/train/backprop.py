@@ -70,6 +70,8 @@ class BackpropTrainer:
         model: model name (see :data:`graphlib_pyg.nn.models.MODELS`).
         config: options (see :data:`TRAIN_DEFAULTS`) plus model options (e.g. ``heads``).
         progress: optional callback ``progress(epoch, loss, val)`` for progress bars.
+        augment: ``"none"`` or ``"la"`` (local augmentation, node tasks; its ``la_*`` options
+            are read from ``config``, see :data:`graphlib_pyg.augment.la.LA_OPTIONS`).
     """
 
     def __init__(
@@ -78,9 +80,19 @@ class BackpropTrainer:
         model: str,
         config: dict | None = None,
         progress: Callable[[int, float, float], None] | None = None,
+        augment: str = "none",
     ) -> None:
         self.task, self.spec = task, resolve(model, MODELS, "model")
         cfg = {**TRAIN_DEFAULTS, **(config or {})}
+        self.augment = None
+        if augment == "la":
+            from graphlib_pyg.augment.la import LA_OPTIONS, LocalAugmentationPlan
+
+            self.augment = LocalAugmentationPlan(
+                {k: cfg.pop(k) for k in list(cfg) if k in LA_OPTIONS}
+            )
+        elif augment != "none":
+            raise KeyError(f"unknown augmentation {augment!r}. Valid: la, none")
         self.model_options = {k: cfg.pop(k) for k in list(cfg) if k in self.spec.options}
         unknown = set(cfg) - set(TRAIN_DEFAULTS)
         if unknown:
@@ -121,6 +133,13 @@ class BackpropTrainer:
         """Train with ``seed`` on split ``run`` (default: ``seed``)."""
         seed_everything(seed)
         run = seed if run is None else run
+        if self.augment is not None and getattr(self.task, "kind", None) != "node":
+            raise ValueError(
+                f"--augment la works on node tasks; {self.task.name!r} is a "
+                f"{getattr(self.task, 'kind', '?')} task"
+            )
+        if self.augment is not None and self.cfg["init"] not in (None, "default"):
+            raise ValueError("init= is not supported together with --augment la")
         if isinstance(self.task, LinkTask):
             return self._run_ncn(run) if self.spec.link else self._run_link(run)
         if getattr(self.task, "kind", None) == "graph":
@@ -191,7 +210,25 @@ class BackpropTrainer:
         data, split = task.data, task.split(run)
         if data.x is None:
             raise ValueError(f"node task {task.name!r} has no node features")
-        model = self._build(data.x.size(1), task.num_classes)
+        aug = self.augment
+        if aug is None:
+            model = self._build(data.x.size(1), task.num_classes)
+        else:
+            if task.multilabel and aug.o["la_lam"] > 0:
+                raise ValueError(
+                    f"{task.name!r} is multi-label; LA's consistency loss compares class "
+                    "distributions: pass la_lam=0"
+                )
+            gen = None
+            if aug.o["la_source"] == "generator":
+                gen = aug.generator(task, split.train)
+            model = aug.wrap(
+                lambda width: self._build(width, task.num_classes),
+                self.spec.name,
+                {**self.spec.options, **self.model_options, **c},
+                data.x.size(1),
+                gen,
+            )
         opt = torch.optim.Adam(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
         y = data.y.float() if task.multilabel else data.y
         loss_fn = F.binary_cross_entropy_with_logits if task.multilabel else F.cross_entropy
@@ -201,8 +238,13 @@ class BackpropTrainer:
         def full_step() -> float:
             model.train()
             opt.zero_grad()
-            out = model(data.x, g)
-            loss = loss_fn(out[split.train], y[split.train])
+            if aug is None:
+                loss = loss_fn(model(data.x, g)[split.train], y[split.train])
+            else:
+                loss = aug.loss(
+                    lambda: model(data.x, g),
+                    lambda out: loss_fn(out[split.train], y[split.train]),
+                )
             loss.backward()
             opt.step()
             return float(loss.detach())
@@ -244,8 +286,14 @@ class BackpropTrainer:
                     g = batch.edge_index if self.spec.adj else None
                 else:
                     g = adjacency(batch.edge_index, batch.num_nodes, self.spec.adj)
-                out = model(batch.x, g)[: batch.batch_size]
-                loss = loss_fn(out, y[batch.n_id[: batch.batch_size]])
+                target = y[batch.n_id[: batch.batch_size]]
+                if self.augment is None:
+                    loss = loss_fn(model(batch.x, g)[: batch.batch_size], target)
+                else:  # consistency over the batch's seed nodes, as the reference's SAGE path
+                    loss = self.augment.loss(
+                        lambda g=g, batch=batch: model(batch.x, g)[: batch.batch_size],
+                        lambda out, target=target: loss_fn(out, target),
+                    )
                 loss.backward()
                 opt.step()
                 total, count = (

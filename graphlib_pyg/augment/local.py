@@ -1,0 +1,224 @@
+"""Plugging local augmentation into a model: input wrapper and the paper's branched first layer.
+
+Three ways, from least to most invasive:
+
+1. :class:`LocalAugmentation` (``style="concat"``) feeds ``[X || X_bar_1 || ... || X_bar_n]`` to an
+   unmodified model whose first layer takes ``(1 + n) * F`` inputs, e.g. PyG's
+   ``GCN(2 * F, ...)``.
+2. :func:`branch_first_layer` replaces a PyG ``BasicGNN``'s first convolution by one branch per
+   input matrix with concatenated outputs (the paper's LA-GCN/LA-GAT first layer). With
+   the default width (the original width split evenly) the parameter count is unchanged.
+3. :class:`LocalAugmentation` with ``style="mean"`` feeds ``(X + X_bar) / 2`` (no wider input;
+   the cheap option for large graphs).
+
+Evaluation never uses fresh noise: ``eval_policy="fixed"`` draws the generated matrices once from
+``eval_seed`` and reuses them for every evaluation of the same features (the reference code's
+behaviour: one draw made before training); ``"mean"`` averages the model's outputs over
+``eval_draws`` seeded draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+STYLES = ("concat", "mean")
+EVAL_POLICIES = ("fixed", "mean")
+
+
+class LocalAugmentation(nn.Module):
+    """Wrap ``model(x, *args)`` so that it also sees generated neighbour features.
+
+    In training mode every call draws fresh samples from the (frozen) generator, so ``K`` calls
+    per step give the ``K`` augmented predictions the consistency loss compares.
+
+    Args:
+        model: any module called as ``model(x, *args, **kwargs)``; for ``style="concat"`` its
+            input width must be ``(1 + n_aug) * F``.
+        generator: a pre-trained :class:`NeighborGenerator` (or any module with
+            ``sample(x, generator=None) -> (N, F)``); its parameters are frozen.
+        n_aug: generated matrices per call.
+        style: ``"concat"`` or ``"mean"`` (average of ``x`` and the generated matrices).
+        eval_policy: ``"fixed"`` or ``"mean"`` (see the module docstring).
+        eval_seed: seed of the evaluation draws.
+        eval_draws: draws averaged by ``eval_policy="mean"``.
+        source: ``"generator"``, or ``"copy"`` to use ``x`` itself as every ``X_bar`` (the
+            "concat X with itself" ablation: same width, no new information).
+
+    Shapes:
+        - **input:** x (N, F), then whatever ``model`` takes
+        - **output:** whatever ``model`` returns
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        generator: nn.Module | None,
+        n_aug: int = 1,
+        style: str = "concat",
+        eval_policy: str = "fixed",
+        eval_seed: int = 0,
+        eval_draws: int = 5,
+        source: str = "generator",
+    ) -> None:
+        super().__init__()
+        if style not in STYLES:
+            raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+        if eval_policy not in EVAL_POLICIES:
+            raise ValueError(f"eval_policy must be one of {EVAL_POLICIES}, got {eval_policy!r}")
+        if source not in ("generator", "copy"):
+            raise ValueError(f"source must be 'generator' or 'copy', got {source!r}")
+        if n_aug < 1 or eval_draws < 1:
+            raise ValueError(f"n_aug and eval_draws must be >= 1, got {n_aug}, {eval_draws}")
+        if source == "generator" and generator is None:
+            raise ValueError("source='generator' needs a generator")
+        self.model, self.n_aug, self.style = model, n_aug, style
+        self.eval_policy, self.eval_seed, self.eval_draws = eval_policy, eval_seed, eval_draws
+        self.source = source
+        # Kept out of the module tree (a tuple is not registered): the generator is frozen and
+        # not part of the model's parameters, state dict, parameter count or optimiser.
+        self._gen = (generator,)
+        if generator is not None:
+            generator.eval()
+            generator.requires_grad_(False)
+        self._fixed_key: tuple | None = None
+        self._fixed: list[Tensor] | None = None
+
+    @property
+    def generator(self) -> nn.Module | None:
+        return self._gen[0]
+
+    def reset_parameters(self) -> None:
+        if hasattr(self.model, "reset_parameters"):
+            self.model.reset_parameters()
+        self._fixed_key = self._fixed = None
+
+    def _draw(self, x: Tensor, gen: torch.Generator | None) -> list[Tensor]:
+        if self.source == "copy":
+            return [x] * self.n_aug
+        g = self._gen[0]
+        if g.training:
+            g.eval()
+        return [g.sample(x, generator=gen) for _ in range(self.n_aug)]
+
+    def _combine(self, x: Tensor, bars: list[Tensor]) -> Tensor:
+        if self.style == "concat":
+            return torch.cat([x, *bars], dim=-1)  # (N, (1 + n_aug) F)
+        return torch.stack([x, *bars]).mean(0)  # (N, F)
+
+    def _seeded(self, offset: int) -> torch.Generator:
+        return torch.Generator(device="cpu").manual_seed(self.eval_seed + offset)
+
+    def augmented_input(self, x: Tensor) -> Tensor:
+        """The model input for ``x``: fresh draws in training, the eval policy's draw otherwise."""
+        if self.training:
+            return self._combine(x, self._draw(x, None))
+        key = (x.data_ptr(), tuple(x.shape), x._version, x.device)
+        if key != self._fixed_key:
+            self._fixed = self._draw(x, self._seeded(0))
+            self._fixed_key = key
+        return self._combine(x, self._fixed)
+
+    def forward(self, x: Tensor, *args, **kwargs):
+        if self.training or self.eval_policy == "fixed":
+            return self.model(self.augmented_input(x), *args, **kwargs)
+        outs = [
+            self.model(self._combine(x, self._draw(x, self._seeded(d))), *args, **kwargs)
+            for d in range(self.eval_draws)
+        ]
+        return torch.stack(outs).mean(0)
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}({self.model.__class__.__name__}, n_aug={self.n_aug}, "
+            f"style={self.style!r}, eval_policy={self.eval_policy!r}, source={self.source!r})"
+        )
+
+
+class BranchedInput(nn.Module):
+    """Apply one module per input block and concatenate: the LA-GNN concat-style first layer.
+
+    The input ``x`` is ``[X_0 || X_1 || ... || X_{n-1}]`` with blocks of ``in_channels``
+    columns; branch ``k`` sees block ``k`` (and the same graph arguments) and the outputs are
+    concatenated along the feature dimension.
+
+    Args:
+        branches: one module per input block, each called as ``branch(x_k, *args, **kwargs)``.
+        in_channels: width F of each block.
+
+    Shapes:
+        - **input:** x (N, n * F)
+        - **output:** (N, sum of branch widths)
+    """
+
+    def __init__(self, branches: list[nn.Module], in_channels: int) -> None:
+        super().__init__()
+        if len(branches) < 1:
+            raise ValueError("BranchedInput needs at least one branch")
+        self.branches = nn.ModuleList(branches)
+        self.in_channels = in_channels
+
+    def reset_parameters(self) -> None:
+        for b in self.branches:
+            b.reset_parameters()
+
+    def forward(self, x: Tensor, *args, **kwargs) -> Tensor:
+        want = len(self.branches) * self.in_channels
+        if x.size(-1) != want:
+            raise ValueError(
+                f"BranchedInput with {len(self.branches)} branches of {self.in_channels} "
+                f"features expects {want} input columns, got {x.size(-1)}"
+            )
+        blocks = x.split(self.in_channels, dim=-1)
+        outs = [b(xk, *args, **kwargs) for b, xk in zip(self.branches, blocks, strict=True)]
+        return torch.cat(outs, dim=-1)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({len(self.branches)} x {self.branches[0]})"
+
+
+def branch_first_layer(
+    model: nn.Module,
+    n_inputs: int,
+    make_conv: Callable[[int, int], nn.Module],
+    in_channels: int | None = None,
+) -> nn.Module:
+    """Replace ``model.convs[0]`` (a PyG ``BasicGNN``) by ``n_inputs`` branches, in place.
+
+    The first layer's output width ``W`` is split evenly: each branch maps ``F -> W / n_inputs``
+    and the concatenation has width ``W`` again, so the rest of the model is untouched and, for
+    convolutions whose weight is linear in the width (GCN, SAGE, GAT), the parameter count stays
+    that of the original model. For the paper's wider variant (``W`` per branch) build the
+    backbone with ``n_inputs`` times the hidden width first.
+
+    Args:
+        model: a ``torch_geometric.nn.models`` GNN (``convs`` list; no norms or jumping
+            knowledge on the first layer's output).
+        n_inputs: number of input blocks (1 original + generated matrices).
+        make_conv: ``make_conv(in_channels, out_channels)`` building one branch, e.g.
+            ``lambda i, o: GCNConv(i, o)``; for GAT, ``out_channels`` is the concatenated width.
+        in_channels: block width F (default: ``model.in_channels``).
+
+    Returns:
+        ``model``, whose forward now expects ``n_inputs * F`` input columns.
+    """
+    convs = getattr(model, "convs", None)
+    if not isinstance(convs, nn.ModuleList) or len(convs) < 2:
+        raise TypeError(
+            "branch_first_layer needs a PyG BasicGNN-style model with at least two layers "
+            "in `model.convs`"
+        )
+    if getattr(model, "jk_mode", None) is not None:
+        raise ValueError("branch_first_layer does not support jumping knowledge (jk)")
+    width = getattr(model, "hidden_channels", None)
+    if width is None or width % n_inputs:
+        raise ValueError(
+            f"first-layer width {width} is not divisible by n_inputs={n_inputs}; build the "
+            "backbone with a hidden width that is a multiple of the number of inputs"
+        )
+    f = in_channels if in_channels is not None else model.in_channels
+    model.convs[0] = BranchedInput([make_conv(f, width // n_inputs) for _ in range(n_inputs)], f)
+    model.in_channels = n_inputs * f
+    return model
