@@ -151,26 +151,31 @@ class LocalAugmentationPlan:
     # ------------------------------------------------------------------ model
     def wrap(
         self,
-        build: Callable[[int], nn.Module],
+        build: Callable[[int, float], nn.Module],
         model_name: str,
         cfg: dict,
         in_channels: int,
         generator: NeighborGenerator | None,
     ) -> LocalAugmentation:
-        """Build the backbone with ``build(in_width)`` and wrap it.
+        """Build the backbone with ``build(in_width, input_dropout)`` and wrap it.
 
         ``branch``: the backbone is built for ``F`` inputs and its first convolution is split into
         ``1 + la_concat`` branches of the same total width (parameter count unchanged);
         ``concat``: built for ``(1 + la_concat) * F`` inputs; ``mean``: built for ``F``.
+        With ``branch``/``concat`` the config's ``input_dropout`` is applied by the wrapper to
+        each input block (the same distribution as dropping the concatenation, cheaper).
         """
         from graphlib_pyg.nn.models import InputDropout
 
         o, n = self.o, 1 + self.o["la_concat"]
         style = o["la_style"]
+        p = float(cfg.get("input_dropout", 0.0) or 0.0)
         if style == "concat":
-            model = build(n * in_channels)
+            model = build(n * in_channels, 0.0)
+        elif style == "branch":
+            model = build(in_channels, 0.0)
         else:
-            model = build(in_channels)
+            model, p = build(in_channels, p), 0.0
         if style == "branch":
             inner = model.model if isinstance(model, InputDropout) else model
             branch_first_layer(inner, n, _branch_conv(model_name, cfg, n), in_channels)
@@ -182,6 +187,7 @@ class LocalAugmentationPlan:
             eval_policy=o["la_eval"],
             eval_draws=o["la_eval_draws"],
             source=o["la_source"],
+            input_dropout=p,
         )
 
     # ------------------------------------------------------------------ loss

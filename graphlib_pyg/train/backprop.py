@@ -104,8 +104,12 @@ class BackpropTrainer:
         self.cfg, self.progress = cfg, progress
 
     # ------------------------------------------------------------------ shared
-    def _build(self, in_channels: int, out_channels: int) -> nn.Module:
+    def _build(
+        self, in_channels: int, out_channels: int, input_dropout: float | None = None
+    ) -> nn.Module:
         c = self.cfg
+        if input_dropout is None:
+            input_dropout = c["input_dropout"]
         return build_model(
             self.spec.name,
             in_channels,
@@ -113,7 +117,7 @@ class BackpropTrainer:
             out_channels,
             c["num_layers"],
             c["dropout"],
-            c["input_dropout"],
+            input_dropout,
             **self.model_options,
         )
 
@@ -223,7 +227,7 @@ class BackpropTrainer:
             if aug.o["la_source"] == "generator":
                 gen = aug.generator(task, split.train)
             model = aug.wrap(
-                lambda width: self._build(width, task.num_classes),
+                lambda width, p: self._build(width, task.num_classes, p),
                 self.spec.name,
                 {**self.spec.options, **self.model_options, **c},
                 data.x.size(1),
