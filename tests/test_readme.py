@@ -37,6 +37,16 @@ def test_readme_mamba_example_runs(capsys):
     assert "same as alone: True 0.0" in out
 
 
+def test_readme_local_augmentation_example_learns(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) >= 4, "README lost its local augmentation example"
+    scope: dict = {}
+    exec(compile("import torch\nfrom graphlib_pyg import load_task\n", "setup", "exec"), scope)
+    exec(compile(blocks[3], str(README), "exec"), scope)
+    out = capsys.readouterr().out
+    assert float(re.search(r"LA test accuracy:\s*([0-9.]+)", out).group(1)) > 0.7
+
+
 def test_readme_names_the_test_command_ci_runs():
     ci = (README.parent / ".ci" / "run").read_text()
     command = "GRAPHLIB_DATA=../shared/data python -m pytest -q"
