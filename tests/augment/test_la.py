@@ -323,3 +323,14 @@ def test_sample_equals_the_plain_decoder_and_tracks_weight_updates():
     b = gen.sample(x, torch.Generator().manual_seed(1))
     assert torch.allclose(b, torch.sigmoid(gen.decode(z, x)), atol=1e-6)
     assert not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("model", ["gat", "sage"])
+def test_harness_branch_style_for_gat_and_sage_keeps_parameter_count(model):
+    from graphlib_pyg.bench.harness import run_benchmark
+
+    data = {"num_nodes": 200, "homophily": 0.9}
+    opts = {"epochs": 3, "la_pretrain_epochs": 1, "la_select": "none", "la_hidden": 16}
+    la = run_benchmark(model, "csbm", augment="la", runs=1, config=opts, data=data, progress=False)
+    base = run_benchmark(model, "csbm", runs=1, config={"epochs": 3}, data=data, progress=False)
+    assert la[0]["params"] == base[0]["params"]
