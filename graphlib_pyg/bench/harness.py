@@ -21,10 +21,13 @@ from graphlib_pyg.data.tasks import LinkTask, available_tasks, load_task
 from graphlib_pyg.nn.link.heuristics import HEURISTICS
 from graphlib_pyg.nn.models import MODELS, resolve
 from graphlib_pyg.train.backprop import BackpropTrainer
+from graphlib_pyg.train.forward import SFTrainer
 from graphlib_pyg.train.heuristic import HeuristicTrainer
 
 #: Trainers by CLI name; each is ``cls(task, model, config, progress=...)`` with ``.run(seed)``.
-TRAINERS = {"backprop": BackpropTrainer, "heuristic": HeuristicTrainer}
+TRAINERS = {"backprop": BackpropTrainer, "heuristic": HeuristicTrainer, "sf": SFTrainer}
+#: Trainers with their own defaults (the backprop model defaults do not apply to them).
+OWN_DEFAULTS = ("heuristic", "sf")
 #: Augmentations by CLI name (``none`` = the model as it is; ``la`` = local augmentation, whose
 #: ``la_*`` options are listed in :data:`graphlib_pyg.augment.la.LA_OPTIONS`).
 AUGMENTS: dict[str, object] = {"none": None, "la": "la"}
@@ -87,8 +90,10 @@ def run_benchmark(
     for key in DATA_KEYS:  # allow split=... etc. among the plain key=value options
         if key in user:
             data[key] = user.pop(key)
-    if trainer == "heuristic":
-        cfg = user  # the heuristic trainer rejects any option
+    if trainer in OWN_DEFAULTS:
+        cfg = user  # heuristics reject any option; SF has its own (ForwardGNN's) defaults
+        if epochs is not None:
+            cfg["epochs"] = epochs
     else:
         cfg = resolve_config(model, dataset, user)
         if epochs is not None:

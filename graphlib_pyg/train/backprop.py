@@ -89,7 +89,7 @@ class BackpropTrainer:
             from graphlib_pyg.augment.la import LA_OPTIONS, LocalAugmentationPlan
 
             self.augment = LocalAugmentationPlan(
-                {k: cfg.pop(k) for k in list(cfg) if k in LA_OPTIONS}
+                {k: cfg.pop(k) for k in list(cfg) if k in LA_OPTIONS or k.startswith("la_")}
             )
         elif augment != "none":
             raise KeyError(f"unknown augmentation {augment!r}. Valid: la, none")
