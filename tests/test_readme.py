@@ -6,44 +6,38 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+SETUP = "import torch\nfrom graphlib_pyg import load_task\n"
+
+
+def _run_block(k: int, what: str, capsys, setup: str = "") -> str:
+    """Execute the README's ``k``-th Python block (after ``setup``); return what it printed."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) > k, f"README lost its {what} example"
+    scope: dict = {}
+    exec(compile(setup, "setup", "exec"), scope)
+    exec(compile(blocks[k], str(README), "exec"), scope)
+    return capsys.readouterr().out
+
+
 def test_readme_example_runs_and_learns(capsys):
-    text = README.read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    assert blocks, "README has no python example"
-    exec(compile(blocks[0], str(README), "exec"), {})
-    out = capsys.readouterr().out
+    out = _run_block(0, "first", capsys)
     acc = float(re.search(r"test accuracy:\s*([0-9.]+)", out).group(1))
     assert acc > 0.6  # 4 balanced classes: chance is 0.25
 
 
 def test_readme_link_example_runs_and_learns(capsys):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert len(blocks) >= 2, "README lost its link-prediction example"
-    scope: dict = {}
-    exec(compile("import torch\nfrom graphlib_pyg import load_task\n", "setup", "exec"), scope)
-    exec(compile(blocks[1], str(README), "exec"), scope)
-    out = capsys.readouterr().out
+    out = _run_block(1, "link-prediction", capsys, SETUP)
     score = float(re.search(r"test hits@100\s*([0-9.]+)", out).group(1))
     assert score > 0.5
 
 
 def test_readme_mamba_example_runs(capsys):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert len(blocks) >= 3, "README lost its Mamba example"
-    scope: dict = {}
-    exec(compile("import torch\n", "setup", "exec"), scope)
-    exec(compile(blocks[2], str(README), "exec"), scope)
-    out = capsys.readouterr().out
+    out = _run_block(2, "Mamba", capsys, "import torch\n")
     assert "same as alone: True 0.0" in out
 
 
 def test_readme_local_augmentation_example_learns(capsys):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert len(blocks) >= 4, "README lost its local augmentation example"
-    scope: dict = {}
-    exec(compile("import torch\nfrom graphlib_pyg import load_task\n", "setup", "exec"), scope)
-    exec(compile(blocks[3], str(README), "exec"), scope)
-    out = capsys.readouterr().out
+    out = _run_block(3, "local augmentation", capsys, SETUP)
     assert float(re.search(r"LA test accuracy:\s*([0-9.]+)", out).group(1)) > 0.7
 
 

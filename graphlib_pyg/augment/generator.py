@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphlib_pyg.data.tasks import row_normalize
+
 #: Reconstruction losses by feature type.
 RECON_LOSSES = ("bce", "mse")
 
@@ -33,12 +35,6 @@ def is_row_normalized(x: Tensor, atol: float = 1e-4) -> bool:
     s = x.sum(1)
     s = s[s > 0]
     return s.numel() > 0 and bool(torch.allclose(s, torch.ones_like(s), atol=atol))
-
-
-def row_normalize(x: Tensor) -> Tensor:
-    """Divide each row by its sum (rows summing to zero stay zero)."""
-    s = x.sum(1, keepdim=True)
-    return x / torch.where(s == 0, torch.ones_like(s), s)
 
 
 class NeighborGenerator(nn.Module):

@@ -236,4 +236,5 @@ def pretrain_generator(
                         selector.adapt(x_bar, adapt_epochs)
     if best_state is not None:
         gen_model.load_state_dict(best_state)
-    return result.__class__(gen_model.eval(), result.losses, result.scores, result.best_step, steps)
+    gen_model.eval()
+    return result

@@ -248,7 +248,7 @@ def load_task(
     ):
         # As PyG's NormalizeFeatures in the node-classification papers' code. Link-prediction
         # code (OGB-style, NCN, SEAL) uses the raw bag-of-words features, so link tasks do too.
-        data.x = _row_normalize(data.x)
+        data.x = row_normalize(data.x)
     if pe is not None:
         if kind != "node":
             raise ValueError("pe= is supported for node tasks only")
@@ -320,7 +320,8 @@ def _random_fn(num_nodes: int, params: dict) -> Callable[[int], sp.NodeSplit]:
     return lambda run: sp.random_node_split(num_nodes, train, val, seed=run)
 
 
-def _row_normalize(x: Tensor) -> Tensor:
+def row_normalize(x: Tensor) -> Tensor:
+    """Divide each row by its sum (rows summing to zero stay zero), as PyG's NormalizeFeatures."""
     s = x.sum(1, keepdim=True)
     return x / torch.where(s == 0, torch.ones_like(s), s)
 

@@ -46,7 +46,8 @@ class InputDropout(nn.Module):
             return nn.functional.dropout(x, self.p, True)
         key = (x.data_ptr(), tuple(x.shape), x._version)
         if key != self._nz_key:
-            # count_nonzero is ~30x cheaper than nonzero: only index sparse tensors.
+            # count_nonzero is ~27x cheaper than nonzero (4.4 vs 118 ms on a (2708, 2866)
+            # input): only index tensors that are sparse.
             sparse = int(x.count_nonzero()) < 0.25 * x.numel()
             self._nz = x.nonzero(as_tuple=True) if sparse else None
             self._nz_key = key
@@ -163,7 +164,40 @@ GRAPH_MAMBA_OPTIONS: dict = {
 }
 
 
-class GPS(nn.Module):
+class LayerStack(nn.Module):
+    """Linear encoder, layers called as ``layer(h, edge_index, batch)``, linear head.
+
+    The shared frame of the GPS-style node models (:class:`GPS`, ``GraphMamba``).
+
+    Args:
+        in_channels, hidden_channels, out_channels: widths.
+        layers: the hidden -> hidden layers.
+
+    Shapes:
+        - **input:** x (N, in_channels), edge_index (2, E), batch (N,) or None
+        - **output:** (N, out_channels)
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, layers) -> None:
+        super().__init__()
+        self.encoder = nn.Linear(in_channels, hidden_channels)
+        self.layers = nn.ModuleList(layers)
+        self.head = nn.Linear(hidden_channels, out_channels)
+
+    def reset_parameters(self) -> None:
+        self.encoder.reset_parameters()
+        for layer in self.layers:
+            layer.reset_parameters()
+        self.head.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None) -> Tensor:
+        h = self.encoder(x)
+        for layer in self.layers:
+            h = layer(h, edge_index, batch)
+        return self.head(h)
+
+
+class GPS(LayerStack):
     """PyG's ``GPSConv`` stacked for node tasks: linear encoder, ``num_layers`` GPS layers, head.
 
     Each layer is ``GPSConv(hidden, local_conv, heads, attn_type)`` (PyG's own layer): a local
@@ -185,13 +219,11 @@ class GPS(nn.Module):
         heads: int = 4,
         attn_type: str = "multihead",
     ) -> None:
-        super().__init__()
         from torch_geometric.nn import GPSConv
 
         from graphlib_pyg.nn.mamba.graph_mamba import _local_conv
 
-        self.encoder = nn.Linear(in_channels, hidden_channels)
-        self.layers = nn.ModuleList(
+        layers = [
             GPSConv(
                 hidden_channels,
                 _local_conv(local_conv, hidden_channels),
@@ -200,20 +232,8 @@ class GPS(nn.Module):
                 attn_type=attn_type,
             )
             for _ in range(num_layers)
-        )
-        self.head = nn.Linear(hidden_channels, out_channels)
-
-    def reset_parameters(self) -> None:
-        self.encoder.reset_parameters()
-        for layer in self.layers:
-            layer.reset_parameters()
-        self.head.reset_parameters()
-
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None) -> Tensor:
-        h = self.encoder(x)
-        for layer in self.layers:
-            h = layer(h, edge_index, batch)
-        return self.head(h)
+        ]
+        super().__init__(in_channels, hidden_channels, out_channels, layers)
 
 
 def _gps(i, h, o, layers, dropout, **kw):

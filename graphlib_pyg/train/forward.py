@@ -44,7 +44,7 @@ SF_DEFAULTS: dict = {
     "eval_every": 2,
     "patience": 100,  # evaluations without a strictly better validation accuracy
     "temperature": 1.0,
-    "dropout": 0.0,
+    "dropout": 0.0,  # on the cached aggregation and the root input (the reference has none)
 }
 
 #: Backbones with an SF layer (convolutions whose propagation is cached for a frozen input).
@@ -140,9 +140,6 @@ class SFTrainer:
         def probs(out: Tensor) -> Tensor:
             return torch.softmax(out[:n] @ out[n:].t() / c["temperature"], dim=-1)
 
-        def accuracy(p: Tensor, idx: Tensor) -> float:
-            return task.evaluate(p, idx)
-
         in_dim = h.size(1)
         for _ in range(c["num_layers"]):
             layer = SFLayer(in_dim, c["hidden"], self.kind)
@@ -170,7 +167,7 @@ class SFTrainer:
                     continue
                 layer.eval()
                 with torch.no_grad():
-                    val = accuracy(prev + probs(layer(agg, h)), split.val)
+                    val = task.evaluate(prev + probs(layer(agg, h)), split.val)
                 if self.progress:
                     self.progress(total_epochs, float(loss.detach()), val)
                 if val > best:
@@ -185,20 +182,16 @@ class SFTrainer:
                 out = layer(agg, h)
             layer_probs.append(probs(out))
             h, in_dim = _l2_rows(out), out.size(1)  # frozen, detached input of the next layer
-        final = sum(layer_probs)
+        ensembles = torch.stack(layer_probs).cumsum(0)  # (L, N, C): layers 1..l summed
         curve = {
             "layer": list(range(1, len(layer_probs) + 1)),
-            "val": [
-                accuracy(sum(layer_probs[: i + 1]), split.val) for i in range(len(layer_probs))
-            ],
-            "test": [
-                accuracy(sum(layer_probs[: i + 1]), split.test) for i in range(len(layer_probs))
-            ],
+            "val": [task.evaluate(p, split.val) for p in ensembles],
+            "test": [task.evaluate(p, split.test) for p in ensembles],
         }
         times.sort()
         return RunResult(
-            accuracy(final, split.val),
-            accuracy(final, split.test),
+            curve["val"][-1],
+            curve["test"][-1],
             total_epochs,
             times[len(times) // 2],
             params,

@@ -22,6 +22,7 @@ from torch_geometric.nn.resolver import activation_resolver, normalization_resol
 from torch_geometric.utils import degree, to_dense_batch
 
 from graphlib_pyg.nn.mamba.block import Mamba
+from graphlib_pyg.nn.models import LayerStack
 
 
 def degree_order(
@@ -150,7 +151,7 @@ class GraphMambaLayer(nn.Module):
         return f"{self.__class__.__name__}({self.channels}, conv={self.conv}, mixer={self.mixer})"
 
 
-class GraphMamba(nn.Module):
+class GraphMamba(LayerStack):
     """Graph-Mamba network for node tasks: encoder, ``num_layers`` :class:`GraphMambaLayer`, head.
 
     Args:
@@ -179,9 +180,7 @@ class GraphMamba(nn.Module):
         d_state: int = 16,
         **layer_kwargs,
     ) -> None:
-        super().__init__()
-        self.encoder = nn.Linear(in_channels, hidden_channels)
-        self.layers = nn.ModuleList(
+        layers = [
             GraphMambaLayer(
                 hidden_channels,
                 _local_conv(local_conv, hidden_channels),
@@ -190,20 +189,8 @@ class GraphMamba(nn.Module):
                 **layer_kwargs,
             )
             for _ in range(num_layers)
-        )
-        self.head = nn.Linear(hidden_channels, out_channels)
-
-    def reset_parameters(self) -> None:
-        self.encoder.reset_parameters()
-        for layer in self.layers:
-            layer.reset_parameters()
-        self.head.reset_parameters()
-
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None) -> Tensor:
-        h = self.encoder(x)
-        for layer in self.layers:
-            h = layer(h, edge_index, batch)
-        return self.head(h)
+        ]
+        super().__init__(in_channels, hidden_channels, out_channels, layers)
 
 
 def _local_conv(name: str | None, channels: int) -> MessagePassing | None:
