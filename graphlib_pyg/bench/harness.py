@@ -20,14 +20,20 @@ from graphlib_pyg.data.datasets import unknown_dataset
 from graphlib_pyg.data.tasks import LinkTask, available_tasks, load_task
 from graphlib_pyg.nn.link.heuristics import HEURISTICS
 from graphlib_pyg.nn.models import MODELS, resolve
+from graphlib_pyg.train.auxiliary import AUX_TRAINERS
 from graphlib_pyg.train.backprop import BackpropTrainer
-from graphlib_pyg.train.forward import SFTrainer
+from graphlib_pyg.train.forward import FORWARD_TRAINERS
 from graphlib_pyg.train.heuristic import HeuristicTrainer
 
 #: Trainers by CLI name; each is ``cls(task, model, config, progress=...)`` with ``.run(seed)``.
-TRAINERS = {"backprop": BackpropTrainer, "heuristic": HeuristicTrainer, "sf": SFTrainer}
+TRAINERS = {
+    "backprop": BackpropTrainer,
+    "heuristic": HeuristicTrainer,
+    **FORWARD_TRAINERS,
+    **AUX_TRAINERS,
+}
 #: Trainers with their own defaults (the backprop model defaults do not apply to them).
-OWN_DEFAULTS = ("heuristic", "sf")
+OWN_DEFAULTS = ("heuristic", *FORWARD_TRAINERS, *AUX_TRAINERS)
 #: Augmentations by CLI name (``none`` = the model as it is; ``la`` = local augmentation, whose
 #: ``la_*`` options are listed in :data:`graphlib_pyg.augment.la.LA_OPTIONS`).
 AUGMENTS: dict[str, object] = {"none": None, "la": "la"}

@@ -20,39 +20,36 @@ the same way.
 
 from __future__ import annotations
 
-import copy
-import math
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from graphlib_pyg.data.graph import GraphIndex
-from graphlib_pyg.data.tasks import NodeTask
+from graphlib_pyg.data.tasks import LinkTask, NodeTask
 from graphlib_pyg.nn.models import seed_everything
 from graphlib_pyg.train.backprop import RunResult
+from graphlib_pyg.train.local import (
+    LocalGraph,
+    LocalObjective,
+    NodeObjective,
+    Stream,
+    engine_from_config,
+)
 
-#: Options of the SF trainer, with the defaults of ForwardGNN's node-classification script.
-SF_DEFAULTS: dict = {
+#: Options of every forward trainer, with the defaults of ForwardGNN's experiment scripts.
+FORWARD_DEFAULTS: dict = {
     "hidden": 128,
     "num_layers": 4,
     "lr": 0.001,
     "weight_decay": 5e-4,
     "epochs": 1000,  # per layer
     "eval_every": 2,
-    "patience": 100,  # evaluations without a strictly better validation accuracy
-    "temperature": 1.0,
+    "patience": 100,  # evaluations without a strictly better validation metric
     "dropout": 0.0,  # on the cached aggregation and the root input (the reference has none)
 }
-
-#: Backbones with an SF layer (convolutions whose propagation is cached for a frozen input).
-SF_MODELS = ("gcn", "sage")
-
-
-def _l2_rows(x: Tensor) -> Tensor:
-    return x / (x.norm(dim=1, keepdim=True) + 1e-8)
+#: GAT's extra option (ForwardGNN: ``GATConv(in, 128 // 4, heads=4)``).
+GAT_DEFAULTS: dict = {"heads": 4}
 
 
 def add_class_nodes(
@@ -64,41 +61,253 @@ def add_class_nodes(
         - **input:** edge_index (2, E), y (N,), train (T,) node ids
         - **output:** (2, E + 2T), virtual node ``c`` has id ``num_nodes + c``
     """
-    vn = num_nodes + y[train]
-    extra = torch.stack([torch.cat([train, vn]), torch.cat([vn, train])])
+    return link_to_classes(edge_index, num_nodes, train, y[train])
+
+
+def link_to_classes(edge_index: Tensor, num_nodes: int, nodes: Tensor, classes: Tensor) -> Tensor:
+    """Edges of the graph plus ``nodes[i] <-> N + classes[i]`` in both directions."""
+    vn = num_nodes + classes
+    extra = torch.stack([torch.cat([nodes, vn]), torch.cat([vn, nodes])])
     return torch.cat([edge_index, extra], dim=1)
 
 
-class SFLayer(nn.Module):
-    """One SF layer on a cached aggregation: ``relu(lin(agg))`` (GCN) or plus a root term (SAGE).
+class SFObjective(NodeObjective):
+    """SF: one stream, the graph plus class nodes; cross-entropy over class-node dot products.
 
     Args:
-        in_channels, out_channels: widths.
-        kind: ``"gcn"`` (``agg = Â x``) or ``"sage"`` (``agg = mean_j x_j``, plus ``lin_r(x)``).
+        task, split: the node task and this run's split.
+        temperature: divides the dot products.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kind: str) -> None:
-        super().__init__()
-        self.kind = kind
-        self.lin = nn.Linear(in_channels, out_channels)
-        self.lin_r = nn.Linear(in_channels, out_channels, bias=False) if kind == "sage" else None
+    def __init__(self, task: NodeTask, split, temperature: float = 1.0) -> None:
+        super().__init__(task, split)
+        data, n, k = task.data, self.n, self.k
+        graph = LocalGraph(add_class_nodes(data.edge_index, n, data.y, split.train, k), n + k)
+        vn_x = torch.randn(k, data.x.size(1))  # fixed random class-node inputs (seeded)
+        self.streams = {"graph": Stream(graph, torch.cat([data.x.float(), vn_x]))}
+        self.train_streams = self.eval_streams = ("graph",)
+        self.y_train, self.temperature = data.y[split.train], temperature
+        self.rows = torch.cat([split.train, torch.arange(n, n + k)])  # training nodes, classes
 
-    def forward(self, agg: Tensor, x: Tensor) -> Tensor:
-        out = self.lin(agg)
-        if self.lin_r is not None:
-            out = out + self.lin_r(x)
-        return out.relu()
+    def loss_rows(self, name):
+        return self.rows
+
+    def loss(self, layer, head, out):
+        h, t = out["graph"], self.y_train.numel()  # rows: training nodes, then class nodes
+        return F.cross_entropy(h[:t] @ h[t:].t() / self.temperature, self.y_train)
+
+    def score(self, layer, head, out):
+        h = out["graph"]
+        return torch.softmax(h[: self.n] @ h[self.n :].t() / self.temperature, dim=-1)
 
 
-class SFTrainer:
-    """Single-forward training (ForwardGNN SF) of a GCN or GraphSAGE on a node task.
+def goodness(h: Tensor, threshold: float, reduce: str = "sum") -> Tensor:
+    """FF goodness of each row, ``sum_d h^2 - threshold`` (``reduce="mean"``: mean over d)."""
+    g = h.pow(2)
+    return (g.sum(-1) if reduce == "sum" else g.mean(-1)) - threshold
+
+
+def ff_loss(pos: Tensor, negs: list[Tensor], threshold: float) -> Tensor:
+    """``BCE(g_pos, 1) + mean_k BCE(g_neg_k, 0)``: softplus(θ - G+) and softplus(G- - θ)."""
+    gp = goodness(pos, threshold)
+    loss = F.binary_cross_entropy_with_logits(gp, torch.ones_like(gp))
+    if negs:
+        gn = torch.stack([goodness(h, threshold) for h in negs])
+        loss = loss + F.binary_cross_entropy_with_logits(gn, torch.zeros_like(gn))
+    return loss
+
+
+def wrong_labels(y: Tensor, num_classes: int, num_negs: int) -> Tensor:
+    """(min(num_negs, C-1), T): row k gives every node its k-th wrong class, in a random order
+    drawn per node (fixed for the run, as ForwardGNN's negatives)."""
+    t = y.numel()
+    order = torch.rand(t, num_classes).argsort(dim=1)  # a random permutation per node
+    order = order[order != y[:, None]].view(t, num_classes - 1)  # drop the true class
+    return order[:, : min(num_negs, num_classes - 1)].t().contiguous()
+
+
+class FFLabelObjective(NodeObjective):
+    """FF with label appending: a node's input is ``[x, label]`` on the real graph.
+
+    Training nodes carry their one-hot label in the positive stream and their k-th wrong label in
+    negative stream k; every other node carries the uniform vector 1/C. Each layer maximises the
+    goodness of the training nodes in the positive stream and minimises it in the negative ones
+    (:func:`ff_loss`). To predict, candidate label c is appended to the evaluated nodes (training
+    nodes keep their labels; for the test set, validation nodes too) and the class with the
+    highest goodness summed over layers wins: one stream per (part, class).
+    """
+
+    def __init__(self, task: NodeTask, split, threshold: float = 2.0, num_negs: int = 100):
+        super().__init__(task, split)
+        data, n, k = task.data, self.n, self.k
+        graph, x, y = LocalGraph(data.edge_index, n), data.x.float(), data.y
+        self.threshold = threshold
+
+        def stream(known: Tensor, labels: Tensor, nodes: Tensor | None = None, c: int = 0):
+            lab = torch.full((n, k), 1.0 / k)
+            lab[known] = F.one_hot(labels, k).float()
+            if nodes is not None:
+                lab[nodes] = F.one_hot(torch.tensor(c), k).float()
+            return Stream(graph, torch.cat([x, lab], dim=1))
+
+        train = split.train
+        self.streams = {"pos": stream(train, y[train])}
+        wrong = wrong_labels(y[train], k, num_negs)
+        for i, labels in enumerate(wrong):
+            self.streams[f"neg{i}"] = stream(train, labels)
+        seen = torch.cat([train, split.val])
+        for c in range(k):
+            self.streams[f"val{c}"] = stream(train, y[train], split.val, c)
+            self.streams[f"test{c}"] = stream(seen, y[seen], split.test, c)
+        self.train_streams = ("pos",) + tuple(f"neg{i}" for i in range(wrong.size(0)))
+        self.eval_streams = tuple(f"{p}{c}" for p in ("val", "test") for c in range(k))
+
+    def loss_rows(self, name):
+        return self.split.train
+
+    def loss(self, layer, head, out):
+        negs = [out[k] for k in self.train_streams[1:]]
+        return ff_loss(out["pos"], negs, self.threshold)
+
+    def score(self, layer, head, out):
+        k = self.k  # (2, N, C): goodness of candidate c, on the val streams and the test streams
+        return torch.stack(
+            [
+                torch.stack([goodness(out[f"{p}{c}"], self.threshold, "mean") for c in range(k)], 1)
+                for p in ("val", "test")
+            ]
+        )
+
+    def metric(self, score, part):
+        return super().metric(score[0 if part == "val" else 1], part)
+
+
+class FFVirtualObjective(NodeObjective):
+    """FF with class virtual nodes: the label is in the graph, not in the input.
+
+    As in SF, C virtual nodes with fixed random inputs. In the positive stream every training node
+    is linked to its class node, in negative stream k to its k-th wrong class node; layers see the
+    positive stream's output as the next input of every training stream, so the negatives differ
+    only in their edges. To predict, candidate stream c links training nodes to their class nodes
+    and every other real node to class node c; the class with the highest goodness summed over
+    layers wins.
+    """
+
+    def __init__(self, task: NodeTask, split, threshold: float = 2.0, num_negs: int = 100):
+        super().__init__(task, split)
+        data, n, k = task.data, self.n, self.k
+        x = torch.cat([data.x.float(), torch.randn(k, data.x.size(1))])  # class-node inputs
+        train, y, ei = split.train, data.y, data.edge_index
+        self.threshold = threshold
+
+        def stream(nodes: Tensor, classes: Tensor) -> Stream:
+            return Stream(LocalGraph(link_to_classes(ei, n, nodes, classes), n + k), x)
+
+        self.streams = {"pos": stream(train, y[train])}
+        wrong = wrong_labels(y[train], k, num_negs)
+        for i, labels in enumerate(wrong):
+            self.streams[f"neg{i}"] = stream(train, labels)
+        others = torch.ones(n, dtype=torch.bool)
+        others[train] = False
+        others = others.nonzero().view(-1)
+        nodes = torch.cat([train, others])
+        for c in range(k):
+            classes = torch.cat([y[train], torch.full_like(others, c)])
+            self.streams[f"c{c}"] = stream(nodes, classes)
+        self.train_streams = ("pos",) + tuple(f"neg{i}" for i in range(wrong.size(0)))
+        self.eval_streams = tuple(f"c{c}" for c in range(k))
+
+    def loss_rows(self, name):
+        return self.split.train
+
+    def loss(self, layer, head, out):
+        negs = [out[k] for k in self.train_streams[1:]]
+        return ff_loss(out["pos"], negs, self.threshold)
+
+    def score(self, layer, head, out):
+        n = self.n
+        cols = [goodness(out[f"c{c}"][:n], self.threshold, "mean") for c in range(self.k)]
+        return torch.stack(cols, 1)
+
+    def next_input(self, layer, out):
+        h = super().next_input(layer, out)
+        for name in self.train_streams[1:]:  # negatives differ from the positive only in edges
+            h[name] = h["pos"]
+        return h
+
+
+class SFLinkObjective(LocalObjective):
+    """SF for link prediction: each layer scores pairs by ``sum(z_u * z_v)`` and is trained with
+    binary cross-entropy on the training edges against as many fixed random non-edges (drawn
+    once per run, as ForwardGNN's split); ``temperature`` divides the pair logits. A prediction is
+    the sum over layers of the pairs' sigmoid scores; the metric is the task's (ROC-AUC for
+    ``split=forwardgnn``).
+    """
+
+    def __init__(self, task: LinkTask, split, temperature: float = 1.0) -> None:
+        from graphlib_pyg.data.splits import sample_non_edges
+
+        self.task, self.split = task, split
+        data, n = task.data, task.num_nodes
+        if getattr(data, "x", None) is None:
+            raise ValueError(f"trainer 'sf' needs node features; {task.name!r} has none")
+        x = data.x.float()
+        self.streams = {"graph": Stream(LocalGraph(split.graph.edge_index, n), x)}
+        self.eval_streams = ("graph",)
+        if split.test_graph is not split.graph:  # validation edges as input for the test set
+            self.streams["test"] = Stream(LocalGraph(split.test_graph.edge_index, n), x)
+            self.eval_streams = ("graph", "test")
+        self.train_streams = ("graph",)
+        g = torch.Generator().manual_seed(int(torch.randint(0, 2**31, ())))
+        neg = sample_non_edges(n, split.train_pos.size(1), data.edge_index, g)
+        self.train_pairs = torch.cat([split.train_pos, neg], dim=1)
+        pos = split.train_pos.size(1)
+        self.train_labels = torch.cat([torch.ones(pos), torch.zeros(neg.size(1))])
+        self.parts = [split.val_pos, split.val_neg, split.test_pos, split.test_neg]
+        self.temperature = temperature
+
+    def _pair_logits(self, h: Tensor, pairs: Tensor) -> Tensor:
+        return (h[pairs[0]] * h[pairs[1]]).sum(-1) / self.temperature
+
+    def loss(self, layer, head, out):
+        logits = self._pair_logits(out["graph"], self.train_pairs)
+        return F.binary_cross_entropy_with_logits(logits, self.train_labels)
+
+    def score(self, layer, head, out):
+        test = out[self.eval_streams[-1]]
+        hs = (out["graph"], out["graph"], test, test)
+        pairs = zip(hs, self.parts, strict=True)
+        return torch.cat([self._pair_logits(h, p).sigmoid() for h, p in pairs])
+
+    def metric(self, score, part):
+        sizes = [p.size(1) for p in self.parts]
+        vp, vn, tp, tn = score.split(sizes)
+        pos, neg = (vp, vn) if part == "val" else (tp, tn)
+        return self.task.evaluate(pos, neg, self.split.neg_per_pos)
+
+
+#: The ForwardGNN variants: objective class, the task kinds it trains, its own options.
+VARIANTS = {
+    "sf": {"node": SFObjective, "link": SFLinkObjective, "options": {"temperature": 1.0}},
+    "ff-la": {"node": FFLabelObjective, "options": {"threshold": 2.0, "num_negs": 100}},
+    "ff-vn": {"node": FFVirtualObjective, "options": {"threshold": 2.0, "num_negs": 100}},
+}
+#: Backbones with a forward-learning layer (GCN and SAGE with the cached path; GAT uncached).
+FORWARD_MODELS = ("gcn", "sage", "gat")
+SF_DEFAULTS: dict = {**FORWARD_DEFAULTS, **VARIANTS["sf"]["options"]}
+
+
+class ForwardTrainer:
+    """Greedy forward learning (ForwardGNN) of a GCN, GraphSAGE or GAT; see :data:`VARIANTS`.
 
     Args:
-        task: a single-label :class:`NodeTask`.
-        model: ``"gcn"`` or ``"sage"``.
-        config: options (see :data:`SF_DEFAULTS`).
-        progress: optional ``progress(epoch, loss, val)`` callback.
+        task: a single-label :class:`NodeTask` (every variant) or a :class:`LinkTask` (``sf``).
+        model: ``"gcn"``, ``"sage"`` or ``"gat"``.
+        config: options (:data:`FORWARD_DEFAULTS`, the variant's options, GAT's ``heads``).
+        progress: optional ``progress(step, loss, val)`` callback.
     """
+
+    variant = "sf"
 
     def __init__(
         self,
@@ -107,93 +316,62 @@ class SFTrainer:
         config: dict | None = None,
         progress: Callable[[int, float, float], None] | None = None,
     ) -> None:
-        if model not in SF_MODELS:
+        name, spec = self.variant, VARIANTS[self.variant]
+        if model not in FORWARD_MODELS:
             raise ValueError(
-                f"trainer 'sf' supports the models {', '.join(SF_MODELS)}, not {model!r}"
+                f"trainer {name!r} supports the models {', '.join(FORWARD_MODELS)}, not {model!r}"
             )
-        if not isinstance(task, NodeTask) or task.multilabel:
-            raise TypeError(
-                f"trainer 'sf' needs a single-label node task; {task.name!r} is not one"
-            )
-        unknown = set(config or {}) - set(SF_DEFAULTS)
+        kinds = [k for k in ("node", "link") if k in spec]
+        if isinstance(task, LinkTask) and "link" in spec:
+            kind = "link"
+        elif isinstance(task, NodeTask) and not task.multilabel:
+            kind = "node"
+        else:
+            what = " or ".join(f"single-label {k}" if k == "node" else k for k in kinds)
+            raise TypeError(f"trainer {name!r} needs a {what} task; {task.name!r} is not one")
+        defaults = {**FORWARD_DEFAULTS, **spec["options"]}
+        if model == "gat":
+            defaults.update(GAT_DEFAULTS)
+        unknown = set(config or {}) - set(defaults)
         if unknown:
             raise TypeError(
-                f"unknown option(s) {sorted(unknown)} for trainer 'sf'; "
-                f"valid: {sorted(SF_DEFAULTS)}"
+                f"unknown option(s) {sorted(unknown)} for trainer {name!r} with model "
+                f"{model!r}; valid: {sorted(defaults)}"
             )
+        self.cfg = {**defaults, **(config or {})}
+        self.objective_cls = spec[kind]
         self.task, self.kind, self.progress = task, model, progress
-        self.cfg = {**SF_DEFAULTS, **(config or {})}
+
+    def objective(self, split) -> LocalObjective:
+        options = VARIANTS[self.variant]["options"]
+        return self.objective_cls(self.task, split, **{k: self.cfg[k] for k in options})
 
     def run(self, seed: int = 0, run: int | None = None) -> RunResult:
         seed_everything(seed)
-        task, c = self.task, self.cfg
-        split = task.split(seed if run is None else run)
-        data, n, k = task.data, task.num_nodes, task.num_classes
-        edge_index = add_class_nodes(data.edge_index, n, data.y, split.train, k)
-        adj = GraphIndex(edge_index, n + k).adj_t("gcn" if self.kind == "gcn" else "mean")
-        vn_x = torch.randn(k, data.x.size(1))  # fixed random class-node inputs (seeded)
-        h = _l2_rows(torch.cat([data.x.float(), vn_x]))  # (N + C, F)
-        y_train = data.y[split.train]
-        layer_probs: list[Tensor] = []  # (N, C) softmax of each frozen layer
-        params, times, total_epochs = 0, [], 0
+        split = self.task.split(seed if run is None else run)
+        obj = self.objective(split)
+        engine = engine_from_config(self.kind, self.cfg, progress=self.progress)
+        r = engine.fit(obj)
+        return RunResult(r.val, r.test, r.steps, r.step_time_s, r.params, r.curve)
 
-        def probs(out: Tensor) -> Tensor:
-            return torch.softmax(out[:n] @ out[n:].t() / c["temperature"], dim=-1)
 
-        in_dim = h.size(1)
-        for _ in range(c["num_layers"]):
-            layer = SFLayer(in_dim, c["hidden"], self.kind)
-            params += sum(p.numel() for p in layer.parameters())
-            opt = torch.optim.Adam(layer.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
-            agg = adj @ h  # cached: the input is frozen while this layer trains  (N + C, F_in)
-            prev = sum(layer_probs) if layer_probs else 0.0
-            best, best_state, bad = -math.inf, copy.deepcopy(layer.state_dict()), 0
-            for epoch in range(1, c["epochs"] + 1):
-                t0 = time.perf_counter()
-                layer.train()
-                a, x_in = agg, h
-                if c["dropout"] > 0:
-                    a = F.dropout(agg, c["dropout"], True)
-                    x_in = F.dropout(h, c["dropout"], True)
-                out = layer(a, x_in)
-                logits = out[split.train] @ out[n:].t() / c["temperature"]
-                loss = F.cross_entropy(logits, y_train)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                times.append(time.perf_counter() - t0)
-                total_epochs += 1
-                if epoch % c["eval_every"]:
-                    continue
-                layer.eval()
-                with torch.no_grad():
-                    val = task.evaluate(prev + probs(layer(agg, h)), split.val)
-                if self.progress:
-                    self.progress(total_epochs, float(loss.detach()), val)
-                if val > best:
-                    best, best_state, bad = val, copy.deepcopy(layer.state_dict()), 0
-                else:
-                    bad += 1
-                    if c["patience"] and bad >= c["patience"]:
-                        break
-            layer.load_state_dict(best_state)
-            layer.eval()
-            with torch.no_grad():
-                out = layer(agg, h)
-            layer_probs.append(probs(out))
-            h, in_dim = _l2_rows(out), out.size(1)  # frozen, detached input of the next layer
-        ensembles = torch.stack(layer_probs).cumsum(0)  # (L, N, C): layers 1..l summed
-        curve = {
-            "layer": list(range(1, len(layer_probs) + 1)),
-            "val": [task.evaluate(p, split.val) for p in ensembles],
-            "test": [task.evaluate(p, split.test) for p in ensembles],
-        }
-        times.sort()
-        return RunResult(
-            curve["val"][-1],
-            curve["test"][-1],
-            total_epochs,
-            times[len(times) // 2],
-            params,
-            curve,
-        )
+class SFTrainer(ForwardTrainer):
+    """ForwardGNN SF: class nodes and per-layer cross-entropy (node); pair BCE (link)."""
+
+    variant = "sf"
+
+
+class FFLabelTrainer(ForwardTrainer):
+    """ForwardGNN FF-LA: labels appended to the input, goodness on positive vs negative labels."""
+
+    variant = "ff-la"
+
+
+class FFVirtualTrainer(ForwardTrainer):
+    """ForwardGNN FF-VN: class virtual nodes, goodness on positive vs negative class links."""
+
+    variant = "ff-vn"
+
+
+#: Trainers by CLI name.
+FORWARD_TRAINERS = {"sf": SFTrainer, "ff-la": FFLabelTrainer, "ff-vn": FFVirtualTrainer}

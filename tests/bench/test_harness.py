@@ -139,7 +139,7 @@ def test_minibatch_node_training_learns():
     [
         ({"model": "gcnn"}, KeyError, "Did you mean gcn"),
         ({"dataset": "cora-ml"}, KeyError, "cora_ml"),
-        ({"trainer": "ff-xx"}, KeyError, "Valid: backprop, heuristic, sf"),
+        ({"trainer": "ff-xx"}, KeyError, "Did you mean ff-vn or ff-la\\? Valid: auglocal"),
         ({"augment": "lax"}, KeyError, "Valid: la, none"),
         ({"augment": "la", "config": {"la_stlye": "x"}}, TypeError, "la_style"),
         ({"config": {"lrr": 0.1}}, TypeError, "lrr"),

@@ -1,11 +1,21 @@
-"""SF (ForwardGNN single-forward) trainer: class nodes, cached layers, learning, errors."""
+"""ForwardGNN trainers (SF, FF-LA, FF-VN; node and link): class nodes, negatives, learning."""
+
+from types import SimpleNamespace
 
 import pytest
 import torch
-from torch_geometric.nn import GCNConv, SAGEConv
 
-from graphlib_pyg.data.graph import GraphIndex
-from graphlib_pyg.train.forward import SFLayer, add_class_nodes
+from graphlib_pyg.bench.harness import run_benchmark
+from graphlib_pyg.train.forward import (
+    SFTrainer,
+    add_class_nodes,
+    ff_loss,
+    goodness,
+    wrong_labels,
+)
+
+SMALL = {"hidden": 32, "num_layers": 2, "epochs": 150, "lr": 0.01}
+CSBM = {"num_nodes": 400, "homophily": 0.9}
 
 
 def test_class_nodes_link_training_nodes_both_ways():
@@ -17,28 +27,7 @@ def test_class_nodes_link_training_nodes_both_ways():
     assert torch.equal(out[:, :2], edge_index)
 
 
-@pytest.mark.parametrize("kind", ["gcn", "sage"])
-def test_cached_layer_equals_the_pyg_convolution(kind):
-    torch.manual_seed(0)
-    x, edge_index = torch.randn(7, 5), torch.randint(0, 7, (2, 20))
-    layer = SFLayer(5, 3, kind)
-    index = GraphIndex(edge_index, 7)
-    agg = index.adj_t("gcn" if kind == "gcn" else "mean") @ x
-    if kind == "gcn":
-        conv = GCNConv(5, 3)
-        conv.lin.weight.data.copy_(layer.lin.weight)
-        conv.bias.data.copy_(layer.lin.bias)
-    else:
-        conv = SAGEConv(5, 3)
-        conv.lin_l.weight.data.copy_(layer.lin.weight)
-        conv.lin_l.bias.data.copy_(layer.lin.bias)
-        conv.lin_r.weight.data.copy_(layer.lin_r.weight)
-    assert torch.allclose(layer(agg, x), conv(x, edge_index).relu(), atol=1e-5)
-
-
 def test_sf_learns_through_the_harness_and_layers_add_up():
-    from graphlib_pyg.bench.harness import run_benchmark
-
     rows = run_benchmark(
         "gcn", "csbm", trainer="sf", runs=1, progress=False,
         config={"hidden": 32, "num_layers": 2, "epochs": 100, "lr": 0.01},
@@ -49,12 +38,56 @@ def test_sf_learns_through_the_harness_and_layers_add_up():
     assert row["curve"]["layer"] == [1, 2] and row["curve"]["test"][-1] == row["test"]
 
 
-def test_sf_rejects_what_it_cannot_train():
-    from graphlib_pyg.bench.harness import run_benchmark
+def test_wrong_labels_are_a_per_node_permutation_of_the_other_classes():
+    torch.manual_seed(0)
+    y = torch.randint(0, 5, (50,))
+    wrong = wrong_labels(y, 5, 100)
+    assert wrong.shape == (4, 50)
+    for i in range(50):  # every wrong class once, never the true one
+        assert sorted(wrong[:, i].tolist()) == sorted(set(range(5)) - {int(y[i])})
+    assert not torch.equal(wrong[0], wrong[0].sort().values)  # shuffled per node
+    assert wrong_labels(y, 5, 2).shape == (2, 50)
 
-    with pytest.raises(ValueError, match="supports the models gcn, sage"):
-        run_benchmark("gat", "csbm", trainer="sf", runs=1, progress=False)
-    with pytest.raises(TypeError, match="single-label node task"):
-        run_benchmark("gcn", "sbm-link", trainer="sf", runs=1, progress=False)
-    with pytest.raises(TypeError, match="unknown option"):
+
+def test_ff_loss_rewards_high_positive_and_low_negative_goodness():
+    big, small = torch.full((3, 4), 2.0), torch.full((3, 4), 0.1)
+    assert torch.allclose(goodness(big, 2.0), torch.full((3,), 14.0))
+    assert torch.allclose(goodness(big, 2.0, "mean"), torch.full((3,), 2.0))
+    good, bad = ff_loss(big, [small], 2.0), ff_loss(small, [big], 2.0)
+    assert good < 0.2 < 10 < bad
+
+
+@pytest.mark.parametrize("trainer", ["ff-la", "ff-vn"])
+def test_ff_variants_learn_and_layers_add_up(trainer):
+    row = run_benchmark(
+        "gcn", "csbm", trainer=trainer, runs=1, progress=False, config=SMALL, data=CSBM
+    )[0]
+    assert row["test"] > 0.8, row
+    assert row["curve"]["layer"] == [1, 2] and row["curve"]["test"][-1] == row["test"]
+
+
+@pytest.mark.parametrize("model", ["sage", "gat"])
+def test_sf_trains_sage_and_gat(model):
+    row = run_benchmark(
+        model, "csbm", trainer="sf", runs=1, progress=False, config=SMALL, data=CSBM
+    )[0]
+    assert row["test"] > 0.8, row
+
+
+def test_sf_link_prediction_learns():
+    row = run_benchmark(
+        "gcn", "sbm-link", trainer="sf", runs=1, progress=False, config=SMALL,
+        data={"split": "85-5-10"},
+    )[0]  # fmt: skip
+    assert row["metric"] == "rocauc" and row["test"] > 0.8, row
+
+
+def test_forward_trainers_reject_what_they_cannot_train():
+    with pytest.raises(ValueError, match="supports the models gcn, sage, gat"):
+        run_benchmark("mlp", "csbm", trainer="sf", runs=1, progress=False)
+    with pytest.raises(TypeError, match="needs a single-label node task"):
+        run_benchmark("gcn", "sbm-link", trainer="ff-la", runs=1, progress=False)
+    with pytest.raises(TypeError, match="single-label node or link task"):
+        SFTrainer(SimpleNamespace(name="graphs"), "gcn")
+    with pytest.raises(TypeError, match="unknown option.*'heads'"):
         run_benchmark("gcn", "csbm", trainer="sf", runs=1, config={"heads": 2}, progress=False)

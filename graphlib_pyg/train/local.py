@@ -1,0 +1,444 @@
+"""The layer-local training engine behind the forward-learning and auxiliary-network trainers.
+
+No error crosses a layer boundary: every layer has its own optimiser and its own objective, and
+sees its input L2-normalised per row and detached. What differs between methods is the
+*objective* (:class:`LocalObjective`): which graphs and inputs the layers see (``streams``: the
+positive graph, the negative graphs, one graph per candidate label, ...), each layer's loss, an
+optional trainable head per layer (an auxiliary network), and how a layer's output turns into a
+prediction. The engine runs one of two schedules:
+
+- ``greedy``: layer ``l`` trains alone until it early-stops, then is frozen; layers ``> l`` see
+  its output as a constant. With GCN or SAGE layers the propagation of a frozen input is computed
+  once per layer (``Â·X``) and only ``(Â·X)·W`` is recomputed per step (the cached fast path).
+- ``joint``: every step runs all layers, each on its predecessor's detached current output, and
+  updates all of them (local learning in the style of AugLocal/MAN). Nothing can be cached.
+
+A prediction is ``objective.combine`` of the layers' scores (by default their sum, as ForwardGNN's
+ensemble over layers); early stopping watches its validation metric.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import GATConv
+
+from graphlib_pyg.data.graph import GraphIndex
+
+#: Layer kinds with a local layer; GCN and SAGE have the cached path for frozen inputs.
+LOCAL_CONVS = ("gcn", "sage", "gat")
+SCHEDULES = ("greedy", "joint")
+
+
+def l2_rows(x: Tensor) -> Tensor:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    return x / (x.norm(dim=1, keepdim=True) + 1e-8)
+
+
+class LocalGraph:
+    """A graph that layers propagate over, with its normalised adjacencies built once.
+
+    Args:
+        edge_index: (2, E) edges, source to target.
+        num_nodes: number of nodes (virtual nodes included).
+    """
+
+    def __init__(self, edge_index: Tensor, num_nodes: int) -> None:
+        self.edge_index, self.num_nodes = edge_index, int(num_nodes)
+        self.index = GraphIndex(edge_index, num_nodes)
+
+    def adj(self, kind: str) -> Tensor:
+        return self.index.adj_t(kind)
+
+
+@dataclass
+class Stream:
+    """One input a layer processes: a graph and the node features entering the first layer."""
+
+    graph: LocalGraph
+    x: Tensor
+
+
+class LocalConv(nn.Module):
+    """One locally trained GNN layer, ``act(conv(x))``, split into ``prepare`` and ``forward``.
+
+    ``prepare(x, graph)`` returns what the trainable part needs. For GCN that is ``Â x`` and for
+    SAGE ``(mean_j x_j, x)``, so a frozen input is propagated once and ``forward`` is only the
+    linear maps; ``relu(lin(Â x))`` is PyG's ``GCNConv`` and ``lin_l(mean) + lin_r(x)`` its
+    ``SAGEConv``, computed in a different order. GAT attention depends on the weights, so its
+    ``prepare`` is ``(x, edge_index)`` and ``forward`` runs PyG's ``GATConv`` (heads concatenated,
+    self-loops added) every step. Every kind ends in a ReLU, as ForwardGNN's layers do.
+
+    Args:
+        kind: ``"gcn"``, ``"sage"`` or ``"gat"``.
+        in_channels, out_channels: widths (GAT: ``out_channels`` split over ``heads``).
+        heads: GAT attention heads.
+    """
+
+    def __init__(self, kind: str, in_channels: int, out_channels: int, heads: int = 1) -> None:
+        super().__init__()
+        if kind not in LOCAL_CONVS:
+            raise ValueError(f"no local layer for {kind!r}; valid: {', '.join(LOCAL_CONVS)}")
+        self.kind, self.out_channels = kind, out_channels
+        self.cacheable = kind != "gat"
+        if kind == "gat":
+            if out_channels % heads:
+                raise ValueError(f"GAT width {out_channels} is not divisible by heads={heads}")
+            self.conv = GATConv(in_channels, out_channels // heads, heads=heads)
+        else:
+            self.lin = nn.Linear(in_channels, out_channels)
+            sage = kind == "sage"
+            self.lin_r = nn.Linear(in_channels, out_channels, bias=False) if sage else None
+
+    def prepare(self, x: Tensor, graph: LocalGraph) -> tuple:
+        if self.kind == "gcn":
+            return (graph.adj("gcn") @ x,)
+        if self.kind == "sage":
+            return graph.adj("mean") @ x, x
+        return x, graph.edge_index
+
+    def forward(self, *prepared) -> Tensor:
+        if self.kind == "gat":
+            return self.conv(*prepared).relu()
+        out = self.lin(prepared[0])
+        if self.lin_r is not None:
+            out = out + self.lin_r(prepared[1])
+        return out.relu()
+
+
+def _dropout(prepared: tuple, p: float, training: bool) -> tuple:
+    if p <= 0 or not training:
+        return prepared
+    return tuple(F.dropout(t, p, True) if t.is_floating_point() else t for t in prepared)
+
+
+class LocalObjective:
+    """What a layer-local method trains each layer for. Subclasses set the attributes and
+    implement :meth:`loss` and :meth:`score`.
+
+    Attributes:
+        streams: name -> :class:`Stream`, every input the layers process.
+        train_streams: the streams the losses need.
+        eval_streams: the streams the scores need.
+    """
+
+    streams: dict[str, Stream]
+    train_streams: tuple[str, ...]
+    eval_streams: tuple[str, ...]
+
+    def loss_rows(self, name: str) -> Tensor | None:
+        """Rows of stream ``name`` that :meth:`loss` reads (None: all). The loss then receives
+        only these rows, in this order; a cached layer computes only these rows per step."""
+        return None
+
+    def head(self, layer: int, channels: int) -> nn.Module | None:
+        """A trainable module optimised with layer ``layer`` (an auxiliary network), or None."""
+        return None
+
+    def loss(self, layer: int, head: nn.Module | None, out: dict[str, Tensor]) -> Tensor:
+        raise NotImplementedError
+
+    def score(self, layer: int, head: nn.Module | None, out: dict[str, Tensor]) -> Tensor:
+        """Layer ``layer``'s prediction from its outputs on the eval streams."""
+        raise NotImplementedError
+
+    def after_step(self, convs: list[LocalConv], heads: list[nn.Module | None]) -> None:
+        """Called after every joint-schedule optimiser step (e.g. to update EMA copies)."""
+
+    def combine(self, scores: list[Tensor]) -> Tensor:
+        """The prediction of layers ``0..len(scores)-1``: by default the sum of their scores."""
+        return torch.stack(scores).sum(0)
+
+    def metric(self, score: Tensor, part: str) -> float:
+        """The metric of a prediction on ``part`` (``"val"`` or ``"test"``)."""
+        raise NotImplementedError
+
+    def next_input(self, layer: int, out: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The (detached) inputs of layer ``layer + 1`` from layer ``layer``'s outputs."""
+        return {k: l2_rows(v.detach()) for k, v in out.items()}
+
+
+class NodeObjective(LocalObjective):
+    """Base of node-classification objectives: the task, the run's split and the task's metric.
+
+    Attributes:
+        n, k: number of (real) nodes and classes.
+    """
+
+    def __init__(self, task, split) -> None:
+        self.task, self.split = task, split
+        self.n, self.k = task.num_nodes, task.num_classes
+
+    def metric(self, score: Tensor, part: str) -> float:
+        return self.task.evaluate(score, getattr(self.split, part))
+
+
+@dataclass
+class LocalResult:
+    val: float
+    test: float
+    steps: int  # optimiser steps, summed over layers for the greedy schedule
+    step_time_s: float  # median seconds per step (one layer for greedy, all layers for joint)
+    params: int
+    curve: dict = field(default_factory=dict)
+    layer_step_s: list[float] = field(default_factory=list)  # greedy: median step per layer
+
+
+class LocalEngine:
+    """Trains ``num_layers`` local layers on an objective.
+
+    Args:
+        kind: layer kind (:data:`LOCAL_CONVS`).
+        num_layers, hidden: depth and width.
+        schedule: ``"greedy"`` or ``"joint"``.
+        lr, weight_decay: per-layer Adam.
+        epochs: steps per layer (greedy) or in all (joint).
+        eval_every, patience: validation every ``eval_every`` steps; stop after ``patience``
+            evaluations without a strictly better metric (0 = never) and keep the best weights.
+        dropout: on every float input of a layer's trainable part.
+        heads: GAT heads.
+        cache: use the cached path for frozen inputs (greedy GCN/SAGE); False recomputes the
+            propagation at every step (same numbers, for measuring the cache).
+        progress: optional ``progress(step, loss, val)`` callback.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        num_layers: int,
+        hidden: int,
+        *,
+        schedule: str = "greedy",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        epochs: int = 1000,
+        eval_every: int = 1,
+        patience: int = 100,
+        dropout: float = 0.0,
+        heads: int = 1,
+        cache: bool = True,
+        progress: Callable[[int, float, float], None] | None = None,
+    ) -> None:
+        if schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+        if kind not in LOCAL_CONVS:
+            raise ValueError(f"no local layer for {kind!r}; valid: {', '.join(LOCAL_CONVS)}")
+        if num_layers < 1 or hidden < 1 or epochs < 1 or eval_every < 1:
+            raise ValueError("num_layers, hidden, epochs and eval_every must be >= 1")
+        self.kind, self.num_layers, self.hidden, self.heads = kind, num_layers, hidden, heads
+        self.schedule, self.lr, self.wd = schedule, lr, weight_decay
+        self.epochs, self.eval_every, self.patience = epochs, eval_every, patience
+        self.dropout, self.progress, self.cache = dropout, progress, cache
+
+    def _layer(self, obj: LocalObjective, index: int, in_dim: int):
+        conv = LocalConv(self.kind, in_dim, self.hidden, self.heads)
+        head = obj.head(index, self.hidden)
+        params = list(conv.parameters()) + (list(head.parameters()) if head else [])
+        opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.wd)
+        return conv, head, opt, sum(p.numel() for p in params)
+
+    def fit(self, obj: LocalObjective) -> LocalResult:
+        if self.schedule == "greedy":
+            return self._greedy(obj)
+        return self._joint(obj)
+
+    def _greedy(self, obj: LocalObjective) -> LocalResult:
+        h = {k: l2_rows(s.x.float()) for k, s in obj.streams.items()}
+        scores: list[Tensor] = []
+        params, times, steps, layer_step_s = 0, [], 0, []
+        for index in range(self.num_layers):
+            layer = _GreedyLayer(self, obj, index, h)
+            params += layer.params
+            out, score, layer_times = layer.fit(scores, steps)
+            scores.append(score)
+            times += layer_times
+            steps += len(layer_times)
+            layer_step_s.append(statistics.median(layer_times))
+            h = obj.next_input(index, out)
+        result = self._result(obj, scores, steps, times, params)
+        result.layer_step_s = layer_step_s
+        return result
+
+    def _joint(self, obj: LocalObjective) -> LocalResult:
+        train_names, eval_names = obj.train_streams, obj.eval_streams
+        names = tuple(dict.fromkeys(train_names + eval_names))
+        x0 = {k: l2_rows(s.x.float()) for k, s in obj.streams.items()}
+        graphs = {k: obj.streams[k].graph for k in names}
+        layers, params, in_dim = [], 0, next(iter(x0.values())).size(1)
+        for index in range(self.num_layers):
+            conv, head, opt, n_params = self._layer(obj, index, in_dim)
+            layers.append((conv, head, opt))
+            params += n_params
+            in_dim = self.hidden
+        modules = [m for conv, head, _ in layers for m in (conv, head) if m is not None]
+
+        def forward(which, training):
+            h, outs = {k: x0[k] for k in which}, []
+            for index, (conv, _, _) in enumerate(layers):
+                out = {
+                    k: conv(*_dropout(conv.prepare(h[k], graphs[k]), self.dropout, training))
+                    for k in which
+                }
+                outs.append(out)
+                h = obj.next_input(index, out)
+            return outs
+
+        def predict():
+            with torch.no_grad():
+                outs = forward(eval_names, False)
+                return [obj.score(i, layers[i][1], o) for i, o in enumerate(outs)]
+
+        best, best_state, bad, times, steps = -math.inf, _state(modules), 0, [], 0
+        for epoch in range(1, self.epochs + 1):
+            t0 = time.perf_counter()
+            for m in modules:
+                m.train()
+            outs = forward(train_names, True)
+            rows = {k: obj.loss_rows(k) for k in train_names}
+            outs = [{k: v if rows[k] is None else v[rows[k]] for k, v in o.items()} for o in outs]
+            losses = [obj.loss(i, layers[i][1], o) for i, o in enumerate(outs)]
+            for _, _, opt in layers:
+                opt.zero_grad()
+            torch.stack(losses).sum().backward()  # inputs are detached: each loss is local
+            for _, _, opt in layers:
+                opt.step()
+            obj.after_step([conv for conv, _, _ in layers], [head for _, head, _ in layers])
+            times.append(time.perf_counter() - t0)
+            steps += 1
+            if epoch % self.eval_every:
+                continue
+            for m in modules:
+                m.eval()
+            val = obj.metric(obj.combine(predict()), "val")
+            if self.progress:
+                self.progress(steps, float(losses[-1].detach()), val)
+            if val > best:
+                best, best_state, bad = val, _state(modules), 0
+            else:
+                bad += 1
+                if self.patience and bad >= self.patience:
+                    break
+        _load(modules, best_state)
+        for m in modules:
+            m.eval()
+        return self._result(obj, predict(), steps, times, params)
+
+    def _result(self, obj, scores, steps, times, params) -> LocalResult:
+        ensembles = [obj.combine(scores[: i + 1]) for i in range(len(scores))]
+        curve = {
+            "layer": list(range(1, len(scores) + 1)),
+            "val": [obj.metric(p, "val") for p in ensembles],
+            "test": [obj.metric(p, "test") for p in ensembles],
+        }
+        times.sort()
+        return LocalResult(
+            curve["val"][-1], curve["test"][-1], steps, times[len(times) // 2], params, curve
+        )
+
+
+def engine_from_config(kind: str, c: dict, schedule: str = "greedy", progress=None) -> LocalEngine:
+    """A :class:`LocalEngine` from a trainer config (``num_layers, hidden, lr, weight_decay,
+    epochs, eval_every, patience, dropout`` and optionally ``heads``)."""
+    return LocalEngine(
+        kind,
+        c["num_layers"],
+        c["hidden"],
+        schedule=schedule,
+        lr=c["lr"],
+        weight_decay=c["weight_decay"],
+        epochs=c["epochs"],
+        eval_every=c["eval_every"],
+        patience=c["patience"],
+        dropout=c["dropout"],
+        heads=c.get("heads", 1),
+        progress=progress,
+    )
+
+
+def _state(modules: list[nn.Module]) -> list[dict]:
+    return [copy.deepcopy(m.state_dict()) for m in modules]
+
+
+def _load(modules: list[nn.Module], state: list[dict]) -> None:
+    for m, s in zip(modules, state, strict=True):
+        m.load_state_dict(s)
+
+
+class _GreedyLayer:
+    """One layer of the greedy schedule: trained on frozen inputs ``h``, then frozen itself."""
+
+    def __init__(self, engine: LocalEngine, obj: LocalObjective, index: int, h: dict) -> None:
+        self.engine, self.obj, self.index, self.h = engine, obj, index, h
+        self.train_names, self.eval_names = obj.train_streams, obj.eval_streams
+        self.names = tuple(dict.fromkeys(self.train_names + self.eval_names))
+        self.graphs = {k: obj.streams[k].graph for k in self.names}
+        in_dim = next(iter(h.values())).size(1)
+        self.conv, self.head, self.opt, self.params = engine._layer(obj, index, in_dim)
+        self.modules = [m for m in (self.conv, self.head) if m is not None]
+        self.cache = engine.cache and self.conv.cacheable
+        self.rows = {k: obj.loss_rows(k) for k in self.train_names}
+        self.prepared, self.loss_in = {}, {}
+        if self.cache:  # the input is frozen while this layer trains
+            with torch.no_grad():
+                self.prepared = {k: self.conv.prepare(h[k], self.graphs[k]) for k in self.names}
+            for k in self.train_names:  # the cached rows the loss reads
+                p, r = self.prepared[k], self.rows[k]
+                self.loss_in[k] = p if r is None else tuple(t[r] for t in p)
+
+    def run(self, which, training: bool) -> dict[str, Tensor]:
+        out, p = {}, self.engine.dropout
+        for k in which:
+            prep = self.prepared[k] if self.cache else self.conv.prepare(self.h[k], self.graphs[k])
+            out[k] = self.conv(*_dropout(prep, p, training))
+        return out
+
+    def train_out(self) -> dict[str, Tensor]:
+        if self.cache:  # only the rows the loss reads: (Â X)[rows] W
+            p = self.engine.dropout
+            return {k: self.conv(*_dropout(v, p, True)) for k, v in self.loss_in.items()}
+        out = self.run(self.train_names, True)
+        return {k: v if self.rows[k] is None else v[self.rows[k]] for k, v in out.items()}
+
+    def fit(self, scores: list[Tensor], steps: int):
+        """Train with early stopping; returns (outputs on all streams, score, step times)."""
+        e, obj, modules = self.engine, self.obj, self.modules
+        best, best_state, bad, times = -math.inf, _state(modules), 0, []
+        for epoch in range(1, e.epochs + 1):
+            t0 = time.perf_counter()
+            for m in modules:
+                m.train()
+            loss = obj.loss(self.index, self.head, self.train_out())
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            times.append(time.perf_counter() - t0)
+            if epoch % e.eval_every:
+                continue
+            for m in modules:
+                m.eval()
+            with torch.no_grad():
+                s = obj.score(self.index, self.head, self.run(self.eval_names, False))
+                val = obj.metric(obj.combine(scores + [s]), "val")
+            if e.progress:
+                e.progress(steps + epoch, float(loss.detach()), val)
+            if val > best:
+                best, best_state, bad = val, _state(modules), 0
+            else:
+                bad += 1
+                if e.patience and bad >= e.patience:
+                    break
+        _load(modules, best_state)
+        for m in modules:
+            m.eval()
+        with torch.no_grad():
+            out = self.run(self.names, False)
+            score = obj.score(self.index, self.head, {k: out[k] for k in self.eval_names})
+        return out, score, times
