@@ -24,16 +24,18 @@ from graphlib_pyg.train.auxiliary import AUX_TRAINERS
 from graphlib_pyg.train.backprop import BackpropTrainer
 from graphlib_pyg.train.forward import FORWARD_TRAINERS
 from graphlib_pyg.train.heuristic import HeuristicTrainer
+from graphlib_pyg.train.topdown import TOPDOWN_TRAINERS
 
 #: Trainers by CLI name; each is ``cls(task, model, config, progress=...)`` with ``.run(seed)``.
 TRAINERS = {
     "backprop": BackpropTrainer,
     "heuristic": HeuristicTrainer,
     **FORWARD_TRAINERS,
+    **TOPDOWN_TRAINERS,
     **AUX_TRAINERS,
 }
 #: Trainers with their own defaults (the backprop model defaults do not apply to them).
-OWN_DEFAULTS = ("heuristic", *FORWARD_TRAINERS, *AUX_TRAINERS)
+OWN_DEFAULTS = ("heuristic", *FORWARD_TRAINERS, *TOPDOWN_TRAINERS, *AUX_TRAINERS)
 #: Augmentations by CLI name (``none`` = the model as it is; ``la`` = local augmentation, whose
 #: ``la_*`` options are listed in :data:`graphlib_pyg.augment.la.LA_OPTIONS`).
 AUGMENTS: dict[str, object] = {"none": None, "la": "la"}

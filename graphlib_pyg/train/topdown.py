@@ -1,0 +1,252 @@
+"""ForwardGNN's SF with top-down signals: Top-To-Input and Top-To-Loss (node classification).
+
+Park et al., "Forward Learning of Graph Neural Networks", ICLR 2024, section on incorporating
+top-down signals. Both keep a state per layer (its last L2-normalised output) and update every
+layer at every step from the states of the previous step, on SF's graph with class nodes and
+with SF's per-layer loss (cross-entropy of node/class-node dot products):
+
+- **Top-To-Input**: layer ``l``'s input is ``[norm(below), norm(above)]``, where ``below`` is the
+  state of layer ``l-1`` (the features for the first layer) and ``above`` the state of layer
+  ``l+1``; above the top layer is the label matrix (one-hot for training nodes and for each class
+  node, uniform 1/C for the other nodes). Training and inference start with a bottom-up pass
+  with zero top-down inputs. Updates alternate: even layers from the old states, then odd
+  layers with the new states of their neighbours. To predict, 10 recurrent steps follow the
+  bottom-up pass and the softmax of every layer at steps 2..9 is summed.
+- **Top-To-Loss**: the input is the bottom-up state only; the top-down signal enters the loss,
+  whose embedding is the mean of the layer's output and the (detached) states of the layers
+  above it. Gradients are clipped to norm 1. To predict, one bottom-up pass, then one pass of
+  every layer with the loss's averaging; the layers' softmaxes are summed.
+
+The parts of an input are normalised separately, and GCN/SAGE propagation is linear, so the part
+that never changes (the features of the first layer, the label matrix of the top one) is
+propagated once per run and only the changing part at every step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from graphlib_pyg.data.tasks import NodeTask
+from graphlib_pyg.nn.models import seed_everything
+from graphlib_pyg.train.backprop import RunResult
+from graphlib_pyg.train.forward import FORWARD_DEFAULTS, FORWARD_MODELS, GAT_DEFAULTS, SFObjective
+from graphlib_pyg.train.local import LocalConv, _load, _state, l2_rows
+
+#: Top-down variants; ForwardGNN's scripts use 10 recurrent steps and steps 2..9 for prediction.
+TOPDOWN_MODES = ("top2input", "top2loss")
+TOPDOWN_OPTIONS: dict = {"test_steps": 10, "first_step": 2, "temperature": 1.0}
+
+
+def _cat_prep(a: tuple, b: tuple) -> tuple:
+    """``prepare([x_a, x_b])`` from ``prepare(x_a)`` and ``prepare(x_b)`` (linear, per column)."""
+    pairs = zip(a, b, strict=True)
+    return tuple(torch.cat([u, v], 1) if u.is_floating_point() else u for u, v in pairs)
+
+
+class TopDownSF:
+    """One run of Top-To-Input or Top-To-Loss (see the module docstring).
+
+    Args:
+        task, split: the node task and the run's split.
+        kind: ``"gcn"``, ``"sage"`` or ``"gat"``.
+        mode: ``"top2input"`` or ``"top2loss"``.
+        cfg: :data:`FORWARD_DEFAULTS` plus :data:`TOPDOWN_OPTIONS` (and ``heads`` for GAT).
+        progress: optional ``progress(step, loss, val)`` callback.
+    """
+
+    def __init__(self, task: NodeTask, split, kind: str, mode: str, cfg: dict, progress=None):
+        self.obj = SFObjective(task, split, cfg["temperature"])
+        self.task, self.split, self.kind, self.mode, self.cfg = task, split, kind, mode, cfg
+        self.progress = progress
+        obj = self.obj
+        self.graph = obj.streams["graph"].graph
+        self.x0 = l2_rows(obj.streams["graph"].x.float())  # (N + C, F)
+        n, k, L, hid = obj.n, obj.k, cfg["num_layers"], cfg["hidden"]
+        labels = torch.full((n + k, k), 1.0 / k)
+        labels[split.train] = F.one_hot(task.data.y[split.train], k).float()
+        labels[n:] = torch.eye(k)
+        self.labels = l2_rows(labels)
+        top_in = mode == "top2input"
+        self.layers, self.opts = [], []
+        for i in range(L):
+            below = self.x0.size(1) if i == 0 else hid
+            above = (k if i == L - 1 else hid) if top_in else 0
+            conv = LocalConv(kind, below + above, hid, cfg.get("heads", 1))
+            self.layers.append(conv)
+            self.opts.append(
+                torch.optim.Adam(conv.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+            )
+        self.cache = self.layers[0].cacheable
+        with torch.no_grad():  # the parts that never change, propagated once
+            self.prep_x0 = self.layers[0].prepare(self.x0, self.graph)
+            self.prep_labels = self.layers[-1].prepare(self.labels, self.graph)
+
+    # -- one layer ---------------------------------------------------------------------------
+    def _prep(self, i: int, x: Tensor) -> tuple:
+        return self.layers[i].prepare(x, self.graph)
+
+    def _forward(self, i: int, states: list[Tensor | None]) -> Tensor:
+        """Layer ``i`` on the current states (``None`` above = zero top-down input)."""
+        conv, L = self.layers[i], len(self.layers)
+        below = self.prep_x0 if i == 0 else self._prep(i, states[i - 1])
+        if self.mode == "top2loss":
+            return conv(*below)
+        if i == L - 1:
+            above = self.prep_labels
+        elif states[i + 1] is None:  # the bottom-up pass: no top-down input yet
+            above = self._prep(i, torch.zeros(self.x0.size(0), self.cfg["hidden"]))
+        else:
+            above = self._prep(i, states[i + 1])
+        return conv(*_cat_prep(below, above))
+
+    def _embedding(self, i: int, out: Tensor, states: list[Tensor]) -> Tensor:
+        if self.mode == "top2input" or i == len(self.layers) - 1:
+            return out
+        return torch.stack([out] + [s for s in states[i + 1 :]]).mean(0)
+
+    def _logits(self, h: Tensor) -> Tensor:
+        n = self.obj.n
+        return h[:n] @ h[n:].t() / self.cfg["temperature"]
+
+    # -- schedules ---------------------------------------------------------------------------
+    def _bottom_up(self) -> list[Tensor]:
+        states: list[Tensor | None] = [None] * len(self.layers)
+        for i in range(len(self.layers)):
+            states[i] = l2_rows(self._forward(i, states))
+        return states
+
+    def _order(self) -> list[int]:
+        idx = list(range(len(self.layers)))
+        return idx[0::2] + idx[1::2] if self.mode == "top2input" else idx
+
+    def step(self, states: list[Tensor]) -> float:
+        """Update every layer once; ``states`` is updated in place. Returns the summed loss."""
+        obj, total = self.obj, 0.0
+        old = list(states)
+        for i in self._order():
+            src = states if self.mode == "top2input" else old  # alternating vs synchronous
+            out = self._forward(i, src)
+            emb = self._embedding(i, out, old)
+            h, t = emb[obj.rows], obj.y_train.numel()
+            loss = F.cross_entropy(h[:t] @ h[t:].t() / self.cfg["temperature"], obj.y_train)
+            self.opts[i].zero_grad()
+            loss.backward()
+            if self.mode == "top2loss":
+                torch.nn.utils.clip_grad_norm_(self.layers[i].parameters(), 1.0)
+            self.opts[i].step()
+            states[i] = l2_rows(out.detach())
+            total += float(loss.detach())
+        return total
+
+    @torch.no_grad()
+    def predict(self) -> Tensor:
+        """(N, C): summed softmax of the layers (over recurrent steps for Top-To-Input)."""
+        for conv in self.layers:
+            conv.eval()
+        states = self._bottom_up()
+        probs = 0.0
+        if self.mode == "top2loss":
+            for i in range(len(self.layers)):
+                out = self._forward(i, states)
+                probs = probs + torch.softmax(self._logits(self._embedding(i, out, states)), -1)
+            return probs
+        for t in range(self.cfg["test_steps"]):
+            for i in self._order():
+                states[i] = l2_rows(self._forward(i, states))
+            if t >= self.cfg["first_step"]:
+                for s in states:
+                    probs = probs + torch.softmax(self._logits(s), -1)
+        return probs
+
+    def fit(self) -> RunResult:
+        c, task, split = self.cfg, self.task, self.split
+        with torch.no_grad():
+            states = self._bottom_up()
+        best, best_state, bad, times, val = -math.inf, _state(self.layers), 0, [], -math.inf
+        epoch = 0
+        for epoch in range(1, c["epochs"] + 1):
+            t0 = time.perf_counter()
+            for conv in self.layers:
+                conv.train()
+            loss = self.step(states)
+            times.append(time.perf_counter() - t0)
+            if epoch % c["eval_every"]:
+                continue
+            val = task.evaluate(self.predict(), split.val)
+            if self.progress:
+                self.progress(epoch, loss, val)
+            if val > best:
+                best, best_state, bad = val, _state(self.layers), 0
+            else:
+                bad += 1
+                if c["patience"] and bad >= c["patience"]:
+                    break
+        _load(self.layers, best_state)
+        probs = self.predict()
+        params = sum(p.numel() for conv in self.layers for p in conv.parameters())
+        times.sort()
+        val, test = task.evaluate(probs, split.val), task.evaluate(probs, split.test)
+        return RunResult(val, test, epoch, times[len(times) // 2], params, {})
+
+
+class TopDownTrainer:
+    """``graphlib bench --trainer sf-top2input`` / ``sf-top2loss``: SF with top-down signals.
+
+    Args:
+        task: a single-label :class:`NodeTask`.
+        model: ``"gcn"``, ``"sage"`` or ``"gat"``.
+        config: options (:data:`FORWARD_DEFAULTS`, :data:`TOPDOWN_OPTIONS`; GAT: ``heads``).
+        progress: optional ``progress(step, loss, val)`` callback.
+    """
+
+    mode = "top2input"
+
+    def __init__(
+        self,
+        task,
+        model: str,
+        config: dict | None = None,
+        progress: Callable[[int, float, float], None] | None = None,
+    ) -> None:
+        name = f"sf-{self.mode}"
+        if model not in FORWARD_MODELS:
+            raise ValueError(
+                f"trainer {name!r} supports the models {', '.join(FORWARD_MODELS)}, not {model!r}"
+            )
+        if not isinstance(task, NodeTask) or task.multilabel:
+            raise TypeError(
+                f"trainer {name!r} needs a single-label node task; {task.name!r} is not one"
+            )
+        defaults = {**FORWARD_DEFAULTS, **TOPDOWN_OPTIONS}
+        if model == "gat":
+            defaults.update(GAT_DEFAULTS)
+        unknown = set(config or {}) - set(defaults)
+        if unknown:
+            raise TypeError(
+                f"unknown option(s) {sorted(unknown)} for trainer {name!r} with model "
+                f"{model!r}; valid: {sorted(defaults)}"
+            )
+        self.cfg = {**defaults, **(config or {})}
+        self.task, self.kind, self.progress = task, model, progress
+
+    def run(self, seed: int = 0, run: int | None = None) -> RunResult:
+        seed_everything(seed)
+        split = self.task.split(seed if run is None else run)
+        return TopDownSF(self.task, split, self.kind, self.mode, self.cfg, self.progress).fit()
+
+
+class Top2InputTrainer(TopDownTrainer):
+    mode = "top2input"
+
+
+class Top2LossTrainer(TopDownTrainer):
+    mode = "top2loss"
+
+
+TOPDOWN_TRAINERS = {"sf-top2input": Top2InputTrainer, "sf-top2loss": Top2LossTrainer}
