@@ -45,3 +45,9 @@ def test_readme_names_the_test_command_ci_runs():
     ci = (README.parent / ".ci" / "run").read_text()
     command = "GRAPHLIB_DATA=../shared/data python -m pytest -q"
     assert command in README.read_text() and command in ci
+
+
+def test_readme_layer_local_example_learns(capsys):
+    out = _run_block(4, "layer-local", capsys, SETUP)
+    assert float(re.search(r" test accuracy:\s*([0-9.]+)\n", out).group(1)) > 0.7
+    assert "per-layer test accuracy: [" in out
