@@ -47,6 +47,7 @@ FORWARD_DEFAULTS: dict = {
     "eval_every": 2,
     "patience": 100,  # evaluations without a strictly better validation metric
     "dropout": 0.0,  # on the cached aggregation and the root input (the reference has none)
+    "schedule": "greedy",  # ForwardGNN's; "joint" updates every layer at every step
 }
 #: GAT's extra option (ForwardGNN: ``GATConv(in, 128 // 4, heads=4)``).
 GAT_DEFAULTS: dict = {"heads": 4}
@@ -350,7 +351,7 @@ class ForwardTrainer:
         seed_everything(seed)
         split = self.task.split(seed if run is None else run)
         obj = self.objective(split)
-        engine = engine_from_config(self.kind, self.cfg, progress=self.progress)
+        engine = engine_from_config(self.kind, self.cfg, self.cfg["schedule"], self.progress)
         r = engine.fit(obj)
         return RunResult(r.val, r.test, r.steps, r.step_time_s, r.params, r.curve)
 

@@ -224,6 +224,7 @@ class TopDownTrainer:
                 f"trainer {name!r} needs a single-label node task; {task.name!r} is not one"
             )
         defaults = {**FORWARD_DEFAULTS, **TOPDOWN_OPTIONS}
+        del defaults["schedule"]  # their own schedule: every layer, every step, from the states
         if model == "gat":
             defaults.update(GAT_DEFAULTS)
         unknown = set(config or {}) - set(defaults)

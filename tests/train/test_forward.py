@@ -66,6 +66,15 @@ def test_ff_variants_learn_and_layers_add_up(trainer):
     assert row["curve"]["layer"] == [1, 2] and row["curve"]["test"][-1] == row["test"]
 
 
+def test_sf_joint_schedule_learns():
+    config = {**SMALL, "schedule": "joint"}
+    row = run_benchmark(
+        "gcn", "csbm", trainer="sf", runs=1, progress=False, config=config, data=CSBM
+    )
+    assert row[0]["test"] > 0.8, row
+    assert row[0]["best_epoch"] <= SMALL["epochs"]  # one step updates every layer
+
+
 @pytest.mark.parametrize("model", ["sage", "gat"])
 def test_sf_trains_sage_and_gat(model):
     row = run_benchmark(
