@@ -91,19 +91,63 @@ class TopDownSF:
     def _prep(self, i: int, x: Tensor) -> tuple:
         return self.layers[i].prepare(x, self.graph)
 
-    def _forward(self, i: int, states: list[Tensor | None]) -> Tensor:
-        """Layer ``i`` on the current states (``None`` above = zero top-down input)."""
-        conv, L = self.layers[i], len(self.layers)
-        below = self.prep_x0 if i == 0 else self._prep(i, states[i - 1])
-        if self.mode == "top2loss":
-            return conv(*below)
-        if i == L - 1:
-            above = self.prep_labels
-        elif states[i + 1] is None:  # the bottom-up pass: no top-down input yet
-            above = self._prep(i, torch.zeros(self.x0.size(0), self.cfg["hidden"]))
+    def _parts(self, i: int, states: list | None) -> list[tuple[tuple | None, bool, int]]:
+        """Layer ``i``'s input parts in column order: (prepared part, fixed for the run, width).
+        ``states=None``: the fixed parts only (the others are None)."""
+        hid, L = self.cfg["hidden"], len(self.layers)
+
+        def var(x: Tensor | None) -> tuple[tuple | None, bool, int]:
+            return (None if states is None else self._prep(i, x), False, hid)
+
+        if i == 0:
+            below = (self.prep_x0, True, self.x0.size(1))
         else:
-            above = self._prep(i, states[i + 1])
-        return conv(*_cat_prep(below, above))
+            below = var(None if states is None else states[i - 1])
+        if self.mode == "top2loss":
+            return [below]
+        if i == L - 1:
+            return [below, (self.prep_labels, True, self.labels.size(1))]
+        if states is not None and states[i + 1] is None:  # bottom-up pass: no top-down input
+            return [below, var(torch.zeros(self.x0.size(0), hid))]
+        return [below, var(None if states is None else states[i + 1])]
+
+    def _linear(self, i: int, parts: list, fixed: bool) -> Tensor:
+        """Pre-activation of the fixed parts (bias included) or of the others (GCN, SAGE: the
+        linear maps split by column blocks)."""
+        conv, out, col = self.layers[i], 0.0, 0
+        lin_r = conv.lin_r.weight if conv.lin_r is not None else None
+        for prep, is_fixed, width in parts:
+            if fixed == is_fixed:
+                out = out + prep[0] @ conv.lin.weight[:, col : col + width].t()
+                if lin_r is not None:
+                    out = out + prep[1] @ lin_r[:, col : col + width].t()
+            col += width
+        return out + conv.lin.bias if fixed else out
+
+    def _forward(self, i: int, states: list[Tensor | None], fixed: dict | None = None) -> Tensor:
+        """Layer ``i`` on the current states (``None`` above = zero top-down input). ``fixed``
+        maps layers to the pre-activation of their fixed parts (from :meth:`_fixed`)."""
+        parts = self._parts(i, states)
+        if fixed is not None and i in fixed:
+            if all(f for _, f, _ in parts):
+                return fixed[i].relu()
+            return (fixed[i] + self._linear(i, parts, False)).relu()
+        prep = parts[0][0]
+        for p, _, _ in parts[1:]:
+            prep = _cat_prep(prep, p)
+        return self.layers[i](*prep)
+
+    def _fixed(self) -> dict[int, Tensor]:
+        """Pre-activations of the fixed input parts under the current weights, for the layers
+        that have one (GCN and SAGE; GAT attention is not linear in its input)."""
+        if not self.layers[0].cacheable:
+            return {}
+        out = {}
+        for i in range(len(self.layers)):
+            parts = self._parts(i, None)
+            if any(f for _, f, _ in parts):
+                out[i] = self._linear(i, parts, True)
+        return out
 
     def _embedding(self, i: int, out: Tensor, states: list[Tensor]) -> Tensor:
         if self.mode == "top2input" or i == len(self.layers) - 1:
@@ -115,10 +159,10 @@ class TopDownSF:
         return h[:n] @ h[n:].t() / self.cfg["temperature"]
 
     # -- schedules ---------------------------------------------------------------------------
-    def _bottom_up(self) -> list[Tensor]:
+    def _bottom_up(self, fixed: dict | None = None) -> list[Tensor]:
         states: list[Tensor | None] = [None] * len(self.layers)
         for i in range(len(self.layers)):
-            states[i] = l2_rows(self._forward(i, states))
+            states[i] = l2_rows(self._forward(i, states, fixed))
         return states
 
     def _order(self) -> list[int]:
@@ -149,16 +193,17 @@ class TopDownSF:
         """(N, C): summed softmax of the layers (over recurrent steps for Top-To-Input)."""
         for conv in self.layers:
             conv.eval()
-        states = self._bottom_up()
+        fixed = self._fixed()  # the weights do not change while predicting
+        states = self._bottom_up(fixed)
         probs = 0.0
         if self.mode == "top2loss":
             for i in range(len(self.layers)):
-                out = self._forward(i, states)
+                out = self._forward(i, states, fixed)
                 probs = probs + torch.softmax(self._logits(self._embedding(i, out, states)), -1)
             return probs
         for t in range(self.cfg["test_steps"]):
             for i in self._order():
-                states[i] = l2_rows(self._forward(i, states))
+                states[i] = l2_rows(self._forward(i, states, fixed))
             if t >= self.cfg["first_step"]:
                 for s in states:
                     probs = probs + torch.softmax(self._logits(s), -1)

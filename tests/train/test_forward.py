@@ -137,3 +137,25 @@ def test_top_to_input_prediction_reads_the_label_matrix():
     before = run.predict()
     run.prep_labels = run.layers[-1].prepare(torch.zeros_like(run.labels), run.graph)
     assert not torch.allclose(before, run.predict())  # the top layer sees the labels
+
+
+@pytest.mark.parametrize("mode", ["top2input", "top2loss"])
+@pytest.mark.parametrize("kind", ["gcn", "sage"])
+def test_top_down_fixed_parts_shortcut_changes_nothing(mode, kind):
+    """Predicting with the fixed parts' pre-activation computed once equals the plain layers."""
+    from graphlib_pyg.data.tasks import load_task
+    from graphlib_pyg.train.forward import FORWARD_DEFAULTS
+    from graphlib_pyg.train.topdown import TOPDOWN_OPTIONS, TopDownSF
+
+    task = load_task("csbm", num_nodes=200, homophily=0.9)
+    cfg = {**FORWARD_DEFAULTS, **TOPDOWN_OPTIONS, "hidden": 16, "num_layers": 3}
+    torch.manual_seed(0)
+    run = TopDownSF(task, task.split(0), kind, mode, cfg)
+    with torch.no_grad():
+        states = run._bottom_up()
+        fixed = run._fixed()
+        assert sorted(fixed) == ([0, 2] if mode == "top2input" else [0])
+        for i in range(3):
+            assert torch.allclose(
+                run._forward(i, states), run._forward(i, states, fixed), atol=1e-5
+            )
