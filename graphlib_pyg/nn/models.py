@@ -111,7 +111,7 @@ def _mlp(i, h, o, layers, dropout, **kw):
             hidden_channels=h,
             out_channels=o,
             num_layers=layers,
-            dropout=dropout,
+            dropout=float(dropout),  # PyG reads a non-float as a per-layer list
             norm=None,
         )
     )
@@ -375,7 +375,7 @@ class LinkPredictor(nn.Module):
             hidden_channels=hidden_channels,
             out_channels=1,
             num_layers=num_layers,
-            dropout=dropout,
+            dropout=float(dropout),  # PyG reads a non-float as a per-layer list (CLI gives 0)
             norm=None,
         )
 

@@ -190,3 +190,15 @@ def test_select_by_validation_loss_reports_the_lowest_loss_epoch():
     with pytest.raises(ValueError, match="select must be"):
         run_benchmark("gcn", "csbm", runs=1, epochs=1, config={"select": "x"}, data=SMALL,
                       progress=False)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "model,data", [("mlp", {}), ("gcn", {"task": "link"})], ids=["mlp", "link-predictor"]
+)
+def test_integer_dropout_from_the_command_line_is_accepted(model, data):
+    """``dropout=0`` arrives as an int; PyG's MLP would read a non-float as a per-layer list."""
+    dataset = "sbm-link" if data else "csbm"
+    rows = run_benchmark(
+        model, dataset, runs=1, epochs=2, progress=False, config={"dropout": 0, "pred_layers": 1}
+    )
+    assert 0.0 <= rows[0]["test"] <= 1.0
