@@ -32,10 +32,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphlib_pyg.data.tasks import NodeTask
+from graphlib_pyg.data.tasks import LinkTask, NodeTask
 from graphlib_pyg.nn.models import seed_everything
 from graphlib_pyg.train.backprop import RunResult
-from graphlib_pyg.train.forward import FORWARD_DEFAULTS, FORWARD_MODELS, GAT_DEFAULTS, SFObjective
+from graphlib_pyg.train.forward import (
+    FORWARD_DEFAULTS,
+    FORWARD_MODELS,
+    GAT_DEFAULTS,
+    SFLinkObjective,
+    SFObjective,
+)
 from graphlib_pyg.train.local import LocalConv, _load, _state, l2_rows
 
 #: Top-down variants; ForwardGNN's scripts use 10 recurrent steps and steps 2..9 for prediction.
@@ -60,23 +66,34 @@ class TopDownSF:
         progress: optional ``progress(step, loss, val)`` callback.
     """
 
-    def __init__(self, task: NodeTask, split, kind: str, mode: str, cfg: dict, progress=None):
-        self.obj = SFObjective(task, split, cfg["temperature"])
+    def __init__(self, task, split, kind: str, mode: str, cfg: dict, progress=None):
         self.task, self.split, self.kind, self.mode, self.cfg = task, split, kind, mode, cfg
         self.progress = progress
-        obj = self.obj
+        L, hid = cfg["num_layers"], cfg["hidden"]
+        self.labels = None
+        if isinstance(task, LinkTask):  # per-layer BCE of pair dot products; no label matrix
+            if split.test_graph is not split.graph:
+                raise ValueError(
+                    "top-down link training scores val and test on one graph; "
+                    "load the task without val_as_input"
+                )
+            self.obj = obj = SFLinkObjective(task, split, cfg["temperature"])
+        else:
+            self.obj = obj = SFObjective(task, split, cfg["temperature"])
+            n, k = obj.n, obj.k
+            labels = torch.full((n + k, k), 1.0 / k)
+            labels[split.train] = F.one_hot(task.data.y[split.train], k).float()
+            labels[n:] = torch.eye(k)
+            self.labels = l2_rows(labels)
         self.graph = obj.streams["graph"].graph
-        self.x0 = l2_rows(obj.streams["graph"].x.float())  # (N + C, F)
-        n, k, L, hid = obj.n, obj.k, cfg["num_layers"], cfg["hidden"]
-        labels = torch.full((n + k, k), 1.0 / k)
-        labels[split.train] = F.one_hot(task.data.y[split.train], k).float()
-        labels[n:] = torch.eye(k)
-        self.labels = l2_rows(labels)
+        self.x0 = l2_rows(obj.streams["graph"].x.float())  # (N [+ C], F)
+        self.rows = obj.loss_rows("graph")
+        top = self.labels.size(1) if self.labels is not None else 0
         top_in = mode == "top2input"
         self.layers, self.opts = [], []
         for i in range(L):
             below = self.x0.size(1) if i == 0 else hid
-            above = (k if i == L - 1 else hid) if top_in else 0
+            above = (top if i == L - 1 else hid) if top_in else 0
             conv = LocalConv(kind, below + above, hid, cfg.get("heads", 1))
             self.layers.append(conv)
             self.opts.append(
@@ -85,7 +102,9 @@ class TopDownSF:
         self.cache = self.layers[0].cacheable
         with torch.no_grad():  # the parts that never change, propagated once
             self.prep_x0 = self.layers[0].prepare(self.x0, self.graph)
-            self.prep_labels = self.layers[-1].prepare(self.labels, self.graph)
+            self.prep_labels = None
+            if self.labels is not None:
+                self.prep_labels = self.layers[-1].prepare(self.labels, self.graph)
 
     # -- one layer ---------------------------------------------------------------------------
     def _prep(self, i: int, x: Tensor) -> tuple:
@@ -105,7 +124,9 @@ class TopDownSF:
             below = var(None if states is None else states[i - 1])
         if self.mode == "top2loss":
             return [below]
-        if i == L - 1:
+        if i == L - 1:  # above the top layer: the label matrix (node tasks), nothing (links)
+            if self.labels is None:
+                return [below]
             return [below, (self.prep_labels, True, self.labels.size(1))]
         if states is not None and states[i + 1] is None:  # bottom-up pass: no top-down input
             return [below, var(torch.zeros(self.x0.size(0), hid))]
@@ -154,10 +175,6 @@ class TopDownSF:
             return out
         return torch.stack([out] + [s for s in states[i + 1 :]]).mean(0)
 
-    def _logits(self, h: Tensor) -> Tensor:
-        n = self.obj.n
-        return h[:n] @ h[n:].t() / self.cfg["temperature"]
-
     # -- schedules ---------------------------------------------------------------------------
     def _bottom_up(self, fixed: dict | None = None) -> list[Tensor]:
         states: list[Tensor | None] = [None] * len(self.layers)
@@ -177,8 +194,7 @@ class TopDownSF:
             src = states if self.mode == "top2input" else old  # alternating vs synchronous
             out = self._forward(i, src)
             emb = self._embedding(i, out, old)
-            h, t = emb[obj.rows], obj.y_train.numel()
-            loss = F.cross_entropy(h[:t] @ h[t:].t() / self.cfg["temperature"], obj.y_train)
+            loss = obj.loss(i, None, {"graph": emb if self.rows is None else emb[self.rows]})
             self.opts[i].zero_grad()
             loss.backward()
             if self.mode == "top2loss":
@@ -190,7 +206,8 @@ class TopDownSF:
 
     @torch.no_grad()
     def predict(self) -> Tensor:
-        """(N, C): summed softmax of the layers (over recurrent steps for Top-To-Input)."""
+        """The summed scores of the layers (over recurrent steps for Top-To-Input): (N, C)
+        softmax over the class nodes, or the sigmoid scores of the evaluation pairs."""
         for conv in self.layers:
             conv.eval()
         fixed = self._fixed()  # the weights do not change while predicting
@@ -199,18 +216,18 @@ class TopDownSF:
         if self.mode == "top2loss":
             for i in range(len(self.layers)):
                 out = self._forward(i, states, fixed)
-                probs = probs + torch.softmax(self._logits(self._embedding(i, out, states)), -1)
+                probs = probs + self.obj.score(i, None, {"graph": self._embedding(i, out, states)})
             return probs
         for t in range(self.cfg["test_steps"]):
             for i in self._order():
                 states[i] = l2_rows(self._forward(i, states, fixed))
             if t >= self.cfg["first_step"]:
-                for s in states:
-                    probs = probs + torch.softmax(self._logits(s), -1)
+                for i, state in enumerate(states):
+                    probs = probs + self.obj.score(i, None, {"graph": state})
         return probs
 
     def fit(self) -> RunResult:
-        c, task, split = self.cfg, self.task, self.split
+        c = self.cfg
         with torch.no_grad():
             states = self._bottom_up()
         best, best_state, bad, times, val = -math.inf, _state(self.layers), 0, [], -math.inf
@@ -223,7 +240,7 @@ class TopDownSF:
             times.append(time.perf_counter() - t0)
             if epoch % c["eval_every"]:
                 continue
-            val = task.evaluate(self.predict(), split.val)
+            val = self.obj.metric(self.predict(), "val")
             if self.progress:
                 self.progress(epoch, loss, val)
             if val > best:
@@ -236,7 +253,7 @@ class TopDownSF:
         probs = self.predict()
         params = sum(p.numel() for conv in self.layers for p in conv.parameters())
         times.sort()
-        val, test = task.evaluate(probs, split.val), task.evaluate(probs, split.test)
+        val, test = self.obj.metric(probs, "val"), self.obj.metric(probs, "test")
         return RunResult(val, test, epoch, times[len(times) // 2], params, {})
 
 
@@ -264,9 +281,9 @@ class TopDownTrainer:
             raise ValueError(
                 f"trainer {name!r} supports the models {', '.join(FORWARD_MODELS)}, not {model!r}"
             )
-        if not isinstance(task, NodeTask) or task.multilabel:
+        if not (isinstance(task, LinkTask) or isinstance(task, NodeTask) and not task.multilabel):
             raise TypeError(
-                f"trainer {name!r} needs a single-label node task; {task.name!r} is not one"
+                f"trainer {name!r} needs a single-label node or link task; {task.name!r} is not one"
             )
         defaults = {**FORWARD_DEFAULTS, **TOPDOWN_OPTIONS}
         del defaults["schedule"]  # their own schedule: every layer, every step, from the states

@@ -117,10 +117,12 @@ def test_parts_of_an_input_propagate_separately(kind):
 
 
 @pytest.mark.parametrize("trainer", ["sf-top2input", "sf-top2loss"])
-def test_top_down_variants_learn(trainer):
+@pytest.mark.parametrize("dataset", ["csbm", "sbm-link"])
+def test_top_down_variants_learn(trainer, dataset):
+    data = CSBM if dataset == "csbm" else {"split": "85-5-10"}
     row = run_benchmark(
-        "gcn", "csbm", trainer=trainer, runs=1, progress=False,
-        config={**SMALL, "num_layers": 3}, data=CSBM,
+        "gcn", dataset, trainer=trainer, runs=1, progress=False,
+        config={**SMALL, "num_layers": 3}, data=data,
     )[0]  # fmt: skip
     assert row["test"] > 0.8, row
 
