@@ -126,8 +126,8 @@ class _AuxObjective(NodeObjective):
     def score(self, layer, head, out):
         return torch.softmax(head(out["graph"], self.graph), dim=-1)
 
-    def combine(self, scores):
-        return scores[-1]
+    def combine(self, prev, score):
+        return score  # the last layer's classifier alone
 
 
 class AugLocalObjective(_AuxObjective):

@@ -13,8 +13,8 @@ prediction. The engine runs one of two schedules:
 - ``joint``: every step runs all layers, each on its predecessor's detached current output, and
   updates all of them (local learning in the style of AugLocal/MAN). Nothing can be cached.
 
-A prediction is ``objective.combine`` of the layers' scores (by default their sum, as ForwardGNN's
-ensemble over layers); early stopping watches its validation metric.
+A prediction combines the layers' scores (``objective.combine``; by default their running sum, as
+ForwardGNN's ensemble over layers); early stopping watches its validation metric.
 """
 
 from __future__ import annotations
@@ -153,9 +153,11 @@ class LocalObjective:
     def after_step(self, convs: list[LocalConv], heads: list[nn.Module | None]) -> None:
         """Called after every joint-schedule optimiser step (e.g. to update EMA copies)."""
 
-    def combine(self, scores: list[Tensor]) -> Tensor:
-        """The prediction of layers ``0..len(scores)-1``: by default the sum of their scores."""
-        return torch.stack(scores).sum(0)
+    def combine(self, prev: Tensor | None, score: Tensor) -> Tensor:
+        """The prediction of layers ``0..l`` from that of layers ``0..l-1`` (None for the first)
+        and layer ``l``'s score: by default the running sum. Only this running prediction is
+        kept, so memory does not grow with depth."""
+        return score if prev is None else prev + score
 
     def metric(self, score: Tensor, part: str) -> float:
         """The metric of a prediction on ``part`` (``"val"`` or ``"test"``)."""
@@ -252,18 +254,19 @@ class LocalEngine:
 
     def _greedy(self, obj: LocalObjective) -> LocalResult:
         h = {k: l2_rows(s.x.float()) for k, s in obj.streams.items()}
-        scores: list[Tensor] = []
+        ensemble, curve = None, _Curve(obj)
         params, times, steps, layer_step_s = 0, [], 0, []
         for index in range(self.num_layers):
             layer = _GreedyLayer(self, obj, index, h)
             params += layer.params
-            out, score, layer_times = layer.fit(scores, steps)
-            scores.append(score)
+            out, score, layer_times = layer.fit(ensemble, steps)
+            ensemble = curve.add(ensemble, score)
             times += layer_times
             steps += len(layer_times)
             layer_step_s.append(statistics.median(layer_times))
             h = obj.next_input(index, out)
-        result = self._result(obj, scores, steps, times, params)
+            del layer, out, score
+        result = self._result(curve, steps, times, params)
         result.layer_step_s = layer_step_s
         return result
 
@@ -317,7 +320,7 @@ class LocalEngine:
                 continue
             for m in modules:
                 m.eval()
-            val = obj.metric(obj.combine(predict()), "val")
+            val = obj.metric(_combine_all(obj, predict()), "val")
             if self.progress:
                 self.progress(steps, float(losses[-1].detach()), val)
             if val > best:
@@ -329,19 +332,36 @@ class LocalEngine:
         _load(modules, best_state)
         for m in modules:
             m.eval()
-        return self._result(obj, predict(), steps, times, params)
+        ensemble, curve = None, _Curve(obj)
+        for score in predict():
+            ensemble = curve.add(ensemble, score)
+        return self._result(curve, steps, times, params)
 
-    def _result(self, obj, scores, steps, times, params) -> LocalResult:
-        ensembles = [obj.combine(scores[: i + 1]) for i in range(len(scores))]
-        curve = {
-            "layer": list(range(1, len(scores) + 1)),
-            "val": [obj.metric(p, "val") for p in ensembles],
-            "test": [obj.metric(p, "test") for p in ensembles],
-        }
+    def _result(self, curve: _Curve, steps, times, params) -> LocalResult:
+        c = curve.curve
         times.sort()
-        return LocalResult(
-            curve["val"][-1], curve["test"][-1], steps, times[len(times) // 2], params, curve
-        )
+        return LocalResult(c["val"][-1], c["test"][-1], steps, times[len(times) // 2], params, c)
+
+
+class _Curve:
+    """Metrics of the running prediction after each layer."""
+
+    def __init__(self, obj: LocalObjective) -> None:
+        self.obj, self.curve = obj, {"layer": [], "val": [], "test": []}
+
+    def add(self, ensemble: Tensor | None, score: Tensor) -> Tensor:
+        ensemble = self.obj.combine(ensemble, score)
+        self.curve["layer"].append(len(self.curve["layer"]) + 1)
+        for part in ("val", "test"):
+            self.curve[part].append(self.obj.metric(ensemble, part))
+        return ensemble
+
+
+def _combine_all(obj: LocalObjective, scores: list[Tensor]) -> Tensor:
+    ensemble = None
+    for score in scores:
+        ensemble = obj.combine(ensemble, score)
+    return ensemble
 
 
 def engine_from_config(kind: str, c: dict, schedule: str = "greedy", progress=None) -> LocalEngine:
@@ -407,7 +427,7 @@ class _GreedyLayer:
         out = self.run(self.train_names, True)
         return {k: v if self.rows[k] is None else v[self.rows[k]] for k, v in out.items()}
 
-    def fit(self, scores: list[Tensor], steps: int):
+    def fit(self, prev: Tensor | None, steps: int):
         """Train with early stopping; returns (outputs on all streams, score, step times)."""
         e, obj, modules = self.engine, self.obj, self.modules
         best, best_state, bad, times = -math.inf, _state(modules), 0, []
@@ -426,7 +446,7 @@ class _GreedyLayer:
                 m.eval()
             with torch.no_grad():
                 s = obj.score(self.index, self.head, self.run(self.eval_names, False))
-                val = obj.metric(obj.combine(scores + [s]), "val")
+                val = obj.metric(obj.combine(prev, s), "val")
             if e.progress:
                 e.progress(steps + epoch, float(loss.detach()), val)
             if val > best:
