@@ -20,7 +20,8 @@ An epoch is one optimiser step of every layer: for BP one forward/backward pass,
 over layers, of the median step time of that layer (``LocalResult.layer_step_s``). ``fit_s`` is
 SF's whole ``fit`` (steps + 1 steps per layer, the per-layer caching and one evaluation each).
 
-    python benchmarks/perf/forward_memory.py [--quick] [--steps 5] [--pyg-max-depth 8] [--json PATH]
+    python benchmarks/perf/forward_memory.py [--quick] [--steps 5] [--pyg-max-depth 8]
+        [--modes bp sf] [--json PATH]
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ def main() -> None:
     parser.add_argument(
         "--pyg-max-depth", type=int, default=8, help="run bp-pyg (slow) up to this depth"
     )
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="write the rows and ratios to this file")
     parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
@@ -158,7 +160,7 @@ def main() -> None:
         flush=True,
     )
     for depth in depths:
-        for mode in MODES:
+        for mode in args.modes:
             if mode == "bp-pyg" and depth > args.pyg_max_depth:
                 continue
             r = run_worker(mode, depth, args)
@@ -172,6 +174,8 @@ def main() -> None:
     ratios = {}
     print(f"\n{'depth':>5} {'bp/sf time':>11} {'bp-pyg/sf time':>15} {'sf/bp added MB':>15}")
     for depth in depths:
+        if ("sf", depth) not in by or ("bp", depth) not in by:
+            continue
         sf, bp, pyg = by["sf", depth], by["bp", depth], by.get(("bp-pyg", depth))
         ratios[depth] = {
             "speedup_vs_bp": round(bp["epoch_s"] / sf["epoch_s"], 2),
