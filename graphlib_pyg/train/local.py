@@ -38,6 +38,18 @@ LOCAL_CONVS = ("gcn", "sage", "gat")
 SCHEDULES = ("greedy", "joint")
 
 
+#: ``make_conv(in_channels, out_channels)``: an injected PyG convolution for local layers.
+ConvFactory = Callable[[int, int], nn.Module]
+
+
+def _check_kind(kind) -> None:
+    if not callable(kind) and kind not in LOCAL_CONVS:
+        raise ValueError(
+            f"no local layer for {kind!r}; valid: {', '.join(LOCAL_CONVS)} or a factory "
+            "make_conv(in_channels, out_channels)"
+        )
+
+
 def l2_rows(x: Tensor) -> Tensor:
     """Rows scaled to unit L2 norm (zero rows stay zero)."""
     return x / (x.norm(dim=1, keepdim=True) + 1e-8)
@@ -77,18 +89,27 @@ class LocalConv(nn.Module):
     ``prepare`` is ``(x, edge_index)`` and ``forward`` runs PyG's ``GATConv`` (heads concatenated,
     self-loops added) every step. Every kind ends in a ReLU, as ForwardGNN's layers do.
 
+    Any other layer is injected as a factory ``make_conv(in_channels, out_channels)`` returning a
+    PyG convolution called as ``conv(x, edge_index)`` (e.g. ``lambda i, o: GINConv(Linear(i, o))``);
+    it runs uncached, like GAT.
+
     Args:
-        kind: ``"gcn"``, ``"sage"`` or ``"gat"``.
+        kind: ``"gcn"``, ``"sage"``, ``"gat"`` or a ``make_conv`` factory.
         in_channels, out_channels: widths (GAT: ``out_channels`` split over ``heads``).
         heads: GAT attention heads.
     """
 
-    def __init__(self, kind: str, in_channels: int, out_channels: int, heads: int = 1) -> None:
+    def __init__(
+        self, kind: str | ConvFactory, in_channels: int, out_channels: int, heads: int = 1
+    ) -> None:
         super().__init__()
-        if kind not in LOCAL_CONVS:
-            raise ValueError(f"no local layer for {kind!r}; valid: {', '.join(LOCAL_CONVS)}")
-        self.kind, self.out_channels = kind, out_channels
-        self.cacheable = kind != "gat"
+        _check_kind(kind)
+        self.out_channels = out_channels
+        if callable(kind):
+            self.kind, self.cacheable = "custom", False
+            self.conv = kind(in_channels, out_channels)
+            return
+        self.kind, self.cacheable = kind, kind != "gat"
         if kind == "gat":
             if out_channels % heads:
                 raise ValueError(f"GAT width {out_channels} is not divisible by heads={heads}")
@@ -106,7 +127,7 @@ class LocalConv(nn.Module):
         return x, graph.edge_index
 
     def forward(self, *prepared) -> Tensor:
-        if self.kind == "gat":
+        if self.kind in ("gat", "custom"):
             return self.conv(*prepared).relu()
         out = self.lin(prepared[0])
         if self.lin_r is not None:
@@ -198,7 +219,7 @@ class LocalEngine:
     """Trains ``num_layers`` local layers on an objective.
 
     Args:
-        kind: layer kind (:data:`LOCAL_CONVS`).
+        kind: layer kind (:data:`LOCAL_CONVS`) or a ``make_conv(in, out)`` factory.
         num_layers, hidden: depth and width.
         schedule: ``"greedy"`` or ``"joint"``.
         lr, weight_decay: per-layer Adam.
@@ -214,7 +235,7 @@ class LocalEngine:
 
     def __init__(
         self,
-        kind: str,
+        kind: str | ConvFactory,
         num_layers: int,
         hidden: int,
         *,
@@ -231,8 +252,7 @@ class LocalEngine:
     ) -> None:
         if schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
-        if kind not in LOCAL_CONVS:
-            raise ValueError(f"no local layer for {kind!r}; valid: {', '.join(LOCAL_CONVS)}")
+        _check_kind(kind)
         if num_layers < 1 or hidden < 1 or epochs < 1 or eval_every < 1:
             raise ValueError("num_layers, hidden, epochs and eval_every must be >= 1")
         self.kind, self.num_layers, self.hidden, self.heads = kind, num_layers, hidden, heads
