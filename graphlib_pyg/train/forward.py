@@ -127,7 +127,35 @@ def wrong_labels(y: Tensor, num_classes: int, num_negs: int) -> Tensor:
     return order[:, : min(num_negs, num_classes - 1)].t().contiguous()
 
 
-class FFLabelObjective(NodeObjective):
+class _FFObjective(NodeObjective):
+    """FF-LA and FF-VN: the goodness loss on the training nodes, and per-candidate goodness
+    summed over layers on the validation streams ``val{c}`` and test streams ``test{c}``."""
+
+    threshold: float
+
+    def loss_rows(self, name):
+        return self.split.train
+
+    def loss(self, layer, head, out):
+        negs = [out[k] for k in self.train_streams[1:]]
+        return ff_loss(out["pos"], negs, self.threshold)
+
+    def score(self, layer, head, out):
+        n, k = self.n, self.k  # (2, N, C): candidate c's goodness on the val and test streams
+        return torch.stack(
+            [
+                torch.stack(
+                    [goodness(out[f"{p}{c}"][:n], self.threshold, "mean") for c in range(k)], 1
+                )
+                for p in ("val", "test")
+            ]
+        )
+
+    def metric(self, score, part):
+        return super().metric(score[0 if part == "val" else 1], part)
+
+
+class FFLabelObjective(_FFObjective):
     """FF with label appending: a node's input is ``[x, label]`` on the real graph.
 
     Training nodes carry their one-hot label in the positive stream and their k-th wrong label in
@@ -163,35 +191,17 @@ class FFLabelObjective(NodeObjective):
         self.train_streams = ("pos",) + tuple(f"neg{i}" for i in range(wrong.size(0)))
         self.eval_streams = tuple(f"{p}{c}" for p in ("val", "test") for c in range(k))
 
-    def loss_rows(self, name):
-        return self.split.train
 
-    def loss(self, layer, head, out):
-        negs = [out[k] for k in self.train_streams[1:]]
-        return ff_loss(out["pos"], negs, self.threshold)
-
-    def score(self, layer, head, out):
-        k = self.k  # (2, N, C): goodness of candidate c, on the val streams and the test streams
-        return torch.stack(
-            [
-                torch.stack([goodness(out[f"{p}{c}"], self.threshold, "mean") for c in range(k)], 1)
-                for p in ("val", "test")
-            ]
-        )
-
-    def metric(self, score, part):
-        return super().metric(score[0 if part == "val" else 1], part)
-
-
-class FFVirtualObjective(NodeObjective):
+class FFVirtualObjective(_FFObjective):
     """FF with class virtual nodes: the label is in the graph, not in the input.
 
     As in SF, C virtual nodes with fixed random inputs. In the positive stream every training node
     is linked to its class node, in negative stream k to its k-th wrong class node; layers see the
     positive stream's output as the next input of every training stream, so the negatives differ
-    only in their edges. To predict, candidate stream c links training nodes to their class nodes
-    and every other real node to class node c; the class with the highest goodness summed over
-    layers wins.
+    only in their edges. To predict, candidate stream c links the training nodes to their class
+    nodes and the evaluated nodes to class node c (for the test set, validation nodes are linked
+    to their true class; other nodes get no class link), as the reference code; the class with
+    the highest goodness summed over layers wins.
     """
 
     def __init__(self, task: NodeTask, split, threshold: float = 2.0, num_negs: int = 100):
@@ -208,27 +218,16 @@ class FFVirtualObjective(NodeObjective):
         wrong = wrong_labels(y[train], k, num_negs)
         for i, labels in enumerate(wrong):
             self.streams[f"neg{i}"] = stream(train, labels)
-        others = torch.ones(n, dtype=torch.bool)
-        others[train] = False
-        others = others.nonzero().view(-1)
-        nodes = torch.cat([train, others])
-        for c in range(k):
-            classes = torch.cat([y[train], torch.full_like(others, c)])
-            self.streams[f"c{c}"] = stream(nodes, classes)
+        seen = torch.cat([train, split.val])
+        for c in range(k):  # as FF-LA: validation and test candidates in their own graphs
+            val_c = torch.full_like(split.val, c)
+            self.streams[f"val{c}"] = stream(seen, torch.cat([y[train], val_c]))
+            test = torch.cat([seen, split.test])
+            self.streams[f"test{c}"] = stream(
+                test, torch.cat([y[seen], torch.full_like(split.test, c)])
+            )
         self.train_streams = ("pos",) + tuple(f"neg{i}" for i in range(wrong.size(0)))
-        self.eval_streams = tuple(f"c{c}" for c in range(k))
-
-    def loss_rows(self, name):
-        return self.split.train
-
-    def loss(self, layer, head, out):
-        negs = [out[k] for k in self.train_streams[1:]]
-        return ff_loss(out["pos"], negs, self.threshold)
-
-    def score(self, layer, head, out):
-        n = self.n
-        cols = [goodness(out[f"c{c}"][:n], self.threshold, "mean") for c in range(self.k)]
-        return torch.stack(cols, 1)
+        self.eval_streams = tuple(f"{p}{c}" for p in ("val", "test") for c in range(k))
 
     def next_input(self, layer, out):
         h = super().next_input(layer, out)

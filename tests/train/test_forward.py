@@ -161,3 +161,27 @@ def test_top_down_fixed_parts_shortcut_changes_nothing(mode, kind):
             assert torch.allclose(
                 run._forward(i, states), run._forward(i, states, fixed), atol=1e-5
             )
+
+
+def test_ff_vn_candidate_graphs_link_only_the_evaluated_nodes():
+    """As the reference: val{c} links validation nodes to class c and leaves test nodes alone;
+    test{c} links validation nodes to their true class and test nodes to c."""
+    from graphlib_pyg.data.tasks import load_task
+    from graphlib_pyg.train.forward import FFVirtualObjective
+
+    task = load_task("csbm", num_nodes=200, homophily=0.9)
+    split, n, y = task.split(0), task.num_nodes, task.data.y
+    obj = FFVirtualObjective(task, split)
+    e = task.data.edge_index.size(1)
+
+    def class_links(name):  # real node -> class node, from the added edges
+        src, dst = obj.streams[name].graph.edge_index[:, e:]
+        keep = dst >= n
+        return dict(zip(src[keep].tolist(), (dst[keep] - n).tolist(), strict=True))
+
+    val1, test1 = class_links("val1"), class_links("test1")
+    assert all(val1[int(v)] == 1 for v in split.val)
+    assert not set(split.test.tolist()) & set(val1)
+    assert all(test1[int(v)] == int(y[v]) for v in split.val)
+    assert all(test1[int(v)] == 1 for v in split.test)
+    assert all(val1[int(v)] == int(y[v]) for v in split.train)
