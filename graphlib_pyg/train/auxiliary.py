@@ -34,26 +34,18 @@ from graphlib_pyg.data.tasks import NodeTask
 from graphlib_pyg.nn.models import seed_everything
 from graphlib_pyg.train.backprop import RunResult
 from graphlib_pyg.train.local import (
-    LOCAL_CONVS,
+    LOCAL_DEFAULTS,
     LocalConv,
     LocalGraph,
     NodeObjective,
     Stream,
     engine_from_config,
     l2_rows,
+    trainer_config,
 )
 
 #: Options of the auxiliary-network trainers (the layer-local engine's, joint schedule).
-AUX_DEFAULTS: dict = {
-    "hidden": 128,
-    "num_layers": 4,
-    "lr": 0.001,
-    "weight_decay": 5e-4,
-    "epochs": 1000,
-    "eval_every": 2,
-    "patience": 100,
-    "dropout": 0.0,
-}
+AUX_DEFAULTS: dict = LOCAL_DEFAULTS
 AUGLOCAL_OPTIONS: dict = {"aux_depth": 2, "pyramid": 0.5}
 MAN_OPTIONS: dict = {"momentum": 0.995}
 
@@ -194,24 +186,8 @@ class AuxTrainer:
         config: dict | None = None,
         progress: Callable[[int, float, float], None] | None = None,
     ) -> None:
-        name = self.method
-        if model not in LOCAL_CONVS:
-            raise ValueError(
-                f"trainer {name!r} supports the models {', '.join(LOCAL_CONVS)}, not {model!r}"
-            )
-        if not isinstance(task, NodeTask) or task.multilabel:
-            raise TypeError(
-                f"trainer {name!r} needs a single-label node task; {task.name!r} is not one"
-            )
-        self.objective_cls, options = AUX_METHODS[name]
-        defaults = {**AUX_DEFAULTS, **options, **({"heads": 4} if model == "gat" else {})}
-        unknown = set(config or {}) - set(defaults)
-        if unknown:
-            raise TypeError(
-                f"unknown option(s) {sorted(unknown)} for trainer {name!r} with model "
-                f"{model!r}; valid: {sorted(defaults)}"
-            )
-        self.cfg = {**defaults, **(config or {})}
+        self.objective_cls, options = AUX_METHODS[self.method]
+        self.cfg, _ = trainer_config(self.method, task, model, {**AUX_DEFAULTS, **options}, config)
         self.options = {k: self.cfg[k] for k in options}
         self.task, self.kind, self.progress = task, model, progress
 

@@ -30,27 +30,20 @@ from graphlib_pyg.data.tasks import LinkTask, NodeTask
 from graphlib_pyg.nn.models import seed_everything
 from graphlib_pyg.train.backprop import RunResult
 from graphlib_pyg.train.local import (
+    LOCAL_DEFAULTS,
     LocalGraph,
     LocalObjective,
     NodeObjective,
     Stream,
     engine_from_config,
+    trainer_config,
 )
 
 #: Options of every forward trainer, with the defaults of ForwardGNN's experiment scripts.
 FORWARD_DEFAULTS: dict = {
-    "hidden": 128,
-    "num_layers": 4,
-    "lr": 0.001,
-    "weight_decay": 5e-4,
-    "epochs": 1000,  # per layer
-    "eval_every": 2,
-    "patience": 100,  # evaluations without a strictly better validation metric
-    "dropout": 0.0,  # on the cached aggregation and the root input (the reference has none)
+    **LOCAL_DEFAULTS,
     "schedule": "greedy",  # ForwardGNN's; "joint" updates every layer at every step
 }
-#: GAT's extra option (ForwardGNN: ``GATConv(in, 128 // 4, heads=4)``).
-GAT_DEFAULTS: dict = {"heads": 4}
 
 
 def add_class_nodes(
@@ -292,9 +285,6 @@ VARIANTS = {
     "ff-la": {"node": FFLabelObjective, "options": {"threshold": 2.0, "num_negs": 100}},
     "ff-vn": {"node": FFVirtualObjective, "options": {"threshold": 2.0, "num_negs": 100}},
 }
-#: Backbones with a forward-learning layer (GCN and SAGE with the cached path; GAT uncached).
-FORWARD_MODELS = ("gcn", "sage", "gat")
-SF_DEFAULTS: dict = {**FORWARD_DEFAULTS, **VARIANTS["sf"]["options"]}
 
 
 class ForwardTrainer:
@@ -316,29 +306,15 @@ class ForwardTrainer:
         config: dict | None = None,
         progress: Callable[[int, float, float], None] | None = None,
     ) -> None:
-        name, spec = self.variant, VARIANTS[self.variant]
-        if model not in FORWARD_MODELS:
-            raise ValueError(
-                f"trainer {name!r} supports the models {', '.join(FORWARD_MODELS)}, not {model!r}"
-            )
-        kinds = [k for k in ("node", "link") if k in spec]
-        if isinstance(task, LinkTask) and "link" in spec:
-            kind = "link"
-        elif isinstance(task, NodeTask) and not task.multilabel:
-            kind = "node"
-        else:
-            what = " or ".join(f"single-label {k}" if k == "node" else k for k in kinds)
-            raise TypeError(f"trainer {name!r} needs a {what} task; {task.name!r} is not one")
-        defaults = {**FORWARD_DEFAULTS, **spec["options"]}
-        if model == "gat":
-            defaults.update(GAT_DEFAULTS)
-        unknown = set(config or {}) - set(defaults)
-        if unknown:
-            raise TypeError(
-                f"unknown option(s) {sorted(unknown)} for trainer {name!r} with model "
-                f"{model!r}; valid: {sorted(defaults)}"
-            )
-        self.cfg = {**defaults, **(config or {})}
+        spec = VARIANTS[self.variant]
+        self.cfg, kind = trainer_config(
+            self.variant,
+            task,
+            model,
+            {**FORWARD_DEFAULTS, **spec["options"]},
+            config,
+            link="link" in spec,
+        )
         self.objective_cls = spec[kind]
         self.task, self.kind, self.progress = task, model, progress
 

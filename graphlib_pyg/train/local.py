@@ -32,10 +32,24 @@ from torch import Tensor, nn
 from torch_geometric.nn import GATConv
 
 from graphlib_pyg.data.graph import GraphIndex
+from graphlib_pyg.data.tasks import LinkTask, NodeTask
 
 #: Layer kinds with a local layer; GCN and SAGE have the cached path for frozen inputs.
 LOCAL_CONVS = ("gcn", "sage", "gat")
 SCHEDULES = ("greedy", "joint")
+#: Options shared by the layer-local trainers (ForwardGNN's experiment scripts' values).
+LOCAL_DEFAULTS: dict = {
+    "hidden": 128,
+    "num_layers": 4,
+    "lr": 0.001,
+    "weight_decay": 5e-4,
+    "epochs": 1000,  # per layer for the greedy schedule
+    "eval_every": 2,
+    "patience": 100,  # evaluations without a strictly better validation metric
+    "dropout": 0.0,  # on the cached aggregation and the root input (the reference has none)
+}
+#: GAT's extra option (ForwardGNN: ``GATConv(in, 128 // 4, heads=4)``).
+GAT_DEFAULTS: dict = {"heads": 4}
 
 
 #: ``make_conv(in_channels, out_channels)``: an injected PyG convolution for local layers.
@@ -319,13 +333,13 @@ class LocalEngine:
                 outs = forward(eval_names, False)
                 return [obj.score(i, layers[i][1], o) for i, o in enumerate(outs)]
 
-        best, best_state, bad, times, steps = -math.inf, _state(modules), 0, [], 0
+        stopper, times, steps = EarlyStopping(modules, self.patience), [], 0
+        rows = {k: obj.loss_rows(k) for k in train_names}
         for epoch in range(1, self.epochs + 1):
             t0 = time.perf_counter()
             for m in modules:
                 m.train()
             outs = forward(train_names, True)
-            rows = {k: obj.loss_rows(k) for k in train_names}
             outs = [{k: v if rows[k] is None else v[rows[k]] for k, v in o.items()} for o in outs]
             losses = [obj.loss(i, layers[i][1], o) for i, o in enumerate(outs)]
             for _, _, opt in layers:
@@ -343,13 +357,9 @@ class LocalEngine:
             val = obj.metric(_combine_all(obj, predict()), "val")
             if self.progress:
                 self.progress(steps, float(losses[-1].detach()), val)
-            if val > best:
-                best, best_state, bad = val, _state(modules), 0
-            else:
-                bad += 1
-                if self.patience and bad >= self.patience:
-                    break
-        _load(modules, best_state)
+            if stopper.step(val):
+                break
+        stopper.restore()
         for m in modules:
             m.eval()
         ensemble, curve = None, _Curve(obj)
@@ -403,13 +413,53 @@ def engine_from_config(kind: str, c: dict, schedule: str = "greedy", progress=No
     )
 
 
-def _state(modules: list[nn.Module]) -> list[dict]:
-    return [copy.deepcopy(m.state_dict()) for m in modules]
+def trainer_config(
+    name: str, task, model: str, defaults: dict, config: dict | None, link: bool = False
+) -> tuple[dict, str]:
+    """Check a layer-local trainer's model, task and options; returns (config, ``"node"`` or
+    ``"link"``). GAT adds :data:`GAT_DEFAULTS`; ``link`` allows link tasks."""
+    if model not in LOCAL_CONVS:
+        raise ValueError(
+            f"trainer {name!r} supports the models {', '.join(LOCAL_CONVS)}, not {model!r}"
+        )
+    if link and isinstance(task, LinkTask):
+        kind = "link"
+    elif isinstance(task, NodeTask) and not task.multilabel:
+        kind = "node"
+    else:
+        what = "single-label node or link" if link else "single-label node"
+        raise TypeError(f"trainer {name!r} needs a {what} task; {task.name!r} is not one")
+    defaults = {**defaults, **(GAT_DEFAULTS if model == "gat" else {})}
+    unknown = set(config or {}) - set(defaults)
+    if unknown:
+        raise TypeError(
+            f"unknown option(s) {sorted(unknown)} for trainer {name!r} with model "
+            f"{model!r}; valid: {sorted(defaults)}"
+        )
+    return {**defaults, **(config or {})}, kind
 
 
-def _load(modules: list[nn.Module], state: list[dict]) -> None:
-    for m, s in zip(modules, state, strict=True):
-        m.load_state_dict(s)
+class EarlyStopping:
+    """Keeps a copy of ``modules``' weights at every strictly better validation metric;
+    :meth:`step` says to stop after ``patience`` evaluations without one (0 = never)."""
+
+    def __init__(self, modules: list[nn.Module], patience: int | None) -> None:
+        self.modules, self.patience = modules, patience
+        self.best, self.bad = -math.inf, 0
+        self.state = [copy.deepcopy(m.state_dict()) for m in modules]
+
+    def step(self, val: float) -> bool:
+        if val > self.best:
+            self.best, self.bad = val, 0
+            self.state = [copy.deepcopy(m.state_dict()) for m in self.modules]
+            return False
+        self.bad += 1
+        return bool(self.patience) and self.bad >= self.patience
+
+    def restore(self) -> None:
+        """Load the best weights back."""
+        for m, s in zip(self.modules, self.state, strict=True):
+            m.load_state_dict(s)
 
 
 class _GreedyLayer:
@@ -450,7 +500,7 @@ class _GreedyLayer:
     def fit(self, prev: Tensor | None, steps: int):
         """Train with early stopping; returns (outputs on all streams, score, step times)."""
         e, obj, modules = self.engine, self.obj, self.modules
-        best, best_state, bad, times = -math.inf, _state(modules), 0, []
+        stopper, times = EarlyStopping(modules, e.patience), []
         for epoch in range(1, e.epochs + 1):
             t0 = time.perf_counter()
             for m in modules:
@@ -469,13 +519,9 @@ class _GreedyLayer:
                 val = obj.metric(obj.combine(prev, s), "val")
             if e.progress:
                 e.progress(steps + epoch, float(loss.detach()), val)
-            if val > best:
-                best, best_state, bad = val, _state(modules), 0
-            else:
-                bad += 1
-                if e.patience and bad >= e.patience:
-                    break
-        _load(modules, best_state)
+            if stopper.step(val):
+                break
+        stopper.restore()
         for m in modules:
             m.eval()
         with torch.no_grad():

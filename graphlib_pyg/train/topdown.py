@@ -24,7 +24,6 @@ propagated once per run and only the changing part at every step.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
@@ -32,17 +31,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphlib_pyg.data.tasks import LinkTask, NodeTask
+from graphlib_pyg.data.tasks import LinkTask
 from graphlib_pyg.nn.models import seed_everything
 from graphlib_pyg.train.backprop import RunResult
-from graphlib_pyg.train.forward import (
-    FORWARD_DEFAULTS,
-    FORWARD_MODELS,
-    GAT_DEFAULTS,
-    SFLinkObjective,
-    SFObjective,
+from graphlib_pyg.train.forward import SFLinkObjective, SFObjective
+from graphlib_pyg.train.local import (
+    LOCAL_DEFAULTS,
+    EarlyStopping,
+    LocalConv,
+    l2_rows,
+    trainer_config,
 )
-from graphlib_pyg.train.local import LocalConv, _load, _state, l2_rows
 
 #: Top-down variants; ForwardGNN's scripts use 10 recurrent steps and steps 2..9 for prediction.
 TOPDOWN_MODES = ("top2input", "top2loss")
@@ -62,7 +61,7 @@ class TopDownSF:
         task, split: the node task and the run's split.
         kind: ``"gcn"``, ``"sage"`` or ``"gat"``.
         mode: ``"top2input"`` or ``"top2loss"``.
-        cfg: :data:`FORWARD_DEFAULTS` plus :data:`TOPDOWN_OPTIONS` (and ``heads`` for GAT).
+        cfg: :data:`LOCAL_DEFAULTS` plus :data:`TOPDOWN_OPTIONS` (and ``heads`` for GAT).
         progress: optional ``progress(step, loss, val)`` callback.
     """
 
@@ -99,7 +98,6 @@ class TopDownSF:
             self.opts.append(
                 torch.optim.Adam(conv.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
             )
-        self.cache = self.layers[0].cacheable
         with torch.no_grad():  # the parts that never change, propagated once
             self.prep_x0 = self.layers[0].prepare(self.x0, self.graph)
             self.prep_labels = None
@@ -230,7 +228,7 @@ class TopDownSF:
         c = self.cfg
         with torch.no_grad():
             states = self._bottom_up()
-        best, best_state, bad, times, val = -math.inf, _state(self.layers), 0, [], -math.inf
+        stopper, times = EarlyStopping(self.layers, c["patience"]), []
         epoch = 0
         for epoch in range(1, c["epochs"] + 1):
             t0 = time.perf_counter()
@@ -243,13 +241,9 @@ class TopDownSF:
             val = self.obj.metric(self.predict(), "val")
             if self.progress:
                 self.progress(epoch, loss, val)
-            if val > best:
-                best, best_state, bad = val, _state(self.layers), 0
-            else:
-                bad += 1
-                if c["patience"] and bad >= c["patience"]:
-                    break
-        _load(self.layers, best_state)
+            if stopper.step(val):
+                break
+        stopper.restore()
         probs = self.predict()
         params = sum(p.numel() for conv in self.layers for p in conv.parameters())
         times.sort()
@@ -261,9 +255,9 @@ class TopDownTrainer:
     """``graphlib bench --trainer sf-top2input`` / ``sf-top2loss``: SF with top-down signals.
 
     Args:
-        task: a single-label :class:`NodeTask`.
+        task: a single-label :class:`NodeTask` or a :class:`LinkTask`.
         model: ``"gcn"``, ``"sage"`` or ``"gat"``.
-        config: options (:data:`FORWARD_DEFAULTS`, :data:`TOPDOWN_OPTIONS`; GAT: ``heads``).
+        config: options (:data:`LOCAL_DEFAULTS`, :data:`TOPDOWN_OPTIONS`; GAT: ``heads``).
         progress: optional ``progress(step, loss, val)`` callback.
     """
 
@@ -276,26 +270,9 @@ class TopDownTrainer:
         config: dict | None = None,
         progress: Callable[[int, float, float], None] | None = None,
     ) -> None:
-        name = f"sf-{self.mode}"
-        if model not in FORWARD_MODELS:
-            raise ValueError(
-                f"trainer {name!r} supports the models {', '.join(FORWARD_MODELS)}, not {model!r}"
-            )
-        if not (isinstance(task, LinkTask) or isinstance(task, NodeTask) and not task.multilabel):
-            raise TypeError(
-                f"trainer {name!r} needs a single-label node or link task; {task.name!r} is not one"
-            )
-        defaults = {**FORWARD_DEFAULTS, **TOPDOWN_OPTIONS}
-        del defaults["schedule"]  # their own schedule: every layer, every step, from the states
-        if model == "gat":
-            defaults.update(GAT_DEFAULTS)
-        unknown = set(config or {}) - set(defaults)
-        if unknown:
-            raise TypeError(
-                f"unknown option(s) {sorted(unknown)} for trainer {name!r} with model "
-                f"{model!r}; valid: {sorted(defaults)}"
-            )
-        self.cfg = {**defaults, **(config or {})}
+        # their own schedule (every layer, every step, from the states): no "schedule" option
+        defaults = {**LOCAL_DEFAULTS, **TOPDOWN_OPTIONS}
+        self.cfg, _ = trainer_config(f"sf-{self.mode}", task, model, defaults, config, link=True)
         self.task, self.kind, self.progress = task, model, progress
 
     def run(self, seed: int = 0, run: int | None = None) -> RunResult:
