@@ -15,8 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphlib_pyg.data.tasks import row_normalize
-
 #: Reconstruction losses by feature type.
 RECON_LOSSES = ("bce", "mse")
 
@@ -173,8 +171,9 @@ class NeighborGenerator(nn.Module):
             out = last(h)  # (N, F)
             if self.recon == "bce":
                 out = out.sigmoid_()
-            if self.normalize:
-                out = row_normalize(out)
+            if self.normalize:  # in place: rows summing to zero stay zero
+                s = out.sum(1, keepdim=True)
+                out.div_(s.masked_fill_(s == 0, 1.0))
         return out
 
     def _condition(self, x_center: Tensor) -> Tensor:

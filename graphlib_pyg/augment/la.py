@@ -188,6 +188,7 @@ class LocalAugmentationPlan:
             eval_draws=o["la_eval_draws"],
             source=o["la_source"],
             input_dropout=p,
+            blocks=style == "branch",  # the branched first layer takes the blocks as they are
         )
 
     # ------------------------------------------------------------------ loss

@@ -19,10 +19,12 @@ behaviour: one draw made before training); ``"mean"`` averages the model's outpu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
+
+from graphlib_pyg.nn.models import dropout_
 
 STYLES = ("concat", "mean")
 EVAL_POLICIES = ("fixed", "mean")
@@ -50,6 +52,10 @@ class LocalAugmentation(nn.Module):
             here rather than inside ``model``: the block of ``x`` uses the cached non-zero
             pattern of sparse features and the generated blocks are dropped in place, which on
             CPU costs a fraction of dropping the concatenated matrix.
+        blocks: give ``model`` the tuple ``(X, X_bar_1, ..., X_bar_n)`` instead of its
+            concatenation (``style="concat"`` only), for a first layer that takes the blocks
+            separately, such as :class:`BranchedInput`: saves copying ``(1 + n) N F`` values
+            per forward pass.
 
     Shapes:
         - **input:** x (N, F), then whatever ``model`` takes
@@ -67,6 +73,7 @@ class LocalAugmentation(nn.Module):
         eval_draws: int = 5,
         source: str = "generator",
         input_dropout: float = 0.0,
+        blocks: bool = False,
     ) -> None:
         super().__init__()
         from graphlib_pyg.nn.models import InputDropout
@@ -89,6 +96,9 @@ class LocalAugmentation(nn.Module):
         if input_dropout > 0 and style != "concat":
             raise ValueError("input_dropout is applied per block; it needs style='concat'")
         self.input_dropout = input_dropout
+        if blocks and style != "concat":
+            raise ValueError("blocks=True passes the concat-style blocks; it needs style='concat'")
+        self.blocks = blocks
         self._drop_x = InputDropout(nn.Identity(), input_dropout)
         # Kept out of the module tree (a tuple is not registered): the generator is frozen and
         # not part of the model's parameters, state dict, parameter count or optimiser.
@@ -116,7 +126,9 @@ class LocalAugmentation(nn.Module):
             g.eval()
         return [g.sample(x, generator=gen) for _ in range(self.n_aug)]
 
-    def _combine(self, x: Tensor, bars: list[Tensor]) -> Tensor:
+    def _combine(self, x: Tensor, bars: list[Tensor]) -> Tensor | tuple[Tensor, ...]:
+        if self.blocks:
+            return (x, *bars)
         if self.style == "concat":
             return torch.cat([x, *bars], dim=-1)  # (N, (1 + n_aug) F)
         return torch.stack([x, *bars]).mean(0)  # (N, F)
@@ -124,8 +136,11 @@ class LocalAugmentation(nn.Module):
     def _seeded(self, offset: int) -> torch.Generator:
         return torch.Generator(device="cpu").manual_seed(self.eval_seed + offset)
 
-    def augmented_input(self, x: Tensor) -> Tensor:
-        """The model input for ``x``: fresh draws in training, the eval policy's draw otherwise."""
+    def augmented_input(self, x: Tensor) -> Tensor | tuple[Tensor, ...]:
+        """The model input for ``x``: fresh draws in training, the eval policy's draw otherwise.
+
+        A tensor, or the tuple of blocks when ``blocks=True``.
+        """
         if self.training:
             bars = self._draw(x, None)
             p = self.input_dropout
@@ -134,7 +149,7 @@ class LocalAugmentation(nn.Module):
                     bars = [self._drop_x(b) for b in bars]
                 else:  # fresh tensors: drop in place
                     for b in bars:
-                        b.mul_(torch.rand_like(b).ge_(p).mul_(1.0 / (1.0 - p)))
+                        dropout_(b, p)
                 x = self._drop_x(x)
             return self._combine(x, bars)
         key = (x.data_ptr(), tuple(x.shape), x._version, x.device)
@@ -163,15 +178,16 @@ class BranchedInput(nn.Module):
     """Apply one module per input block and concatenate: the LA-GNN concat-style first layer.
 
     The input ``x`` is ``[X_0 || X_1 || ... || X_{n-1}]`` with blocks of ``in_channels``
-    columns; branch ``k`` sees block ``k`` (and the same graph arguments) and the outputs are
-    concatenated along the feature dimension.
+    columns, or the sequence of blocks itself (no concatenation needed); branch ``k`` sees
+    block ``k`` (and the same graph arguments) and the outputs are concatenated along the
+    feature dimension.
 
     Args:
         branches: one module per input block, each called as ``branch(x_k, *args, **kwargs)``.
         in_channels: width F of each block.
 
     Shapes:
-        - **input:** x (N, n * F)
+        - **input:** x (N, n * F), or n tensors (N, F)
         - **output:** (N, sum of branch widths)
     """
 
@@ -186,14 +202,23 @@ class BranchedInput(nn.Module):
         for b in self.branches:
             b.reset_parameters()
 
-    def forward(self, x: Tensor, *args, **kwargs) -> Tensor:
-        want = len(self.branches) * self.in_channels
-        if x.size(-1) != want:
-            raise ValueError(
-                f"BranchedInput with {len(self.branches)} branches of {self.in_channels} "
-                f"features expects {want} input columns, got {x.size(-1)}"
-            )
-        blocks = x.split(self.in_channels, dim=-1)
+    def forward(self, x: Tensor | Sequence[Tensor], *args, **kwargs) -> Tensor:
+        n, f = len(self.branches), self.in_channels
+        if isinstance(x, Tensor):
+            if x.size(-1) != n * f:
+                raise ValueError(
+                    f"BranchedInput with {n} branches of {f} features expects {n * f} input "
+                    f"columns, got {x.size(-1)}"
+                )
+            blocks = x.split(f, dim=-1)
+        else:
+            blocks = tuple(x)
+            widths = [b.size(-1) for b in blocks]
+            if widths != [f] * n:
+                raise ValueError(
+                    f"BranchedInput with {n} branches of {f} features expects {n} blocks of "
+                    f"{f} columns, got widths {widths}"
+                )
         outs = [b(xk, *args, **kwargs) for b, xk in zip(self.branches, blocks, strict=True)]
         return torch.cat(outs, dim=-1)
 

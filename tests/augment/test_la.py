@@ -235,6 +235,16 @@ def test_branch_first_layer_keeps_parameter_count_and_computes_branches():
     assert torch.allclose(gcn(inp, edge_index), gcn.convs[1](hidden, edge_index), atol=1e-6)
     with pytest.raises(ValueError, match="expects 8 input columns"):
         gcn(x, edge_index)
+    # the blocks themselves, without concatenating them, give the same output
+    assert torch.equal(gcn((x, 2 * x), edge_index), gcn(inp, edge_index))
+    with pytest.raises(ValueError, match=r"2 blocks of 4 columns, got widths \[4, 3\]"):
+        gcn((x, x[:, :3]), edge_index)
+    wrapped = LocalAugmentation(gcn, _Fixed(), blocks=True).eval()
+    plain = LocalAugmentation(gcn, _Fixed()).eval()
+    assert isinstance(wrapped.augmented_input(x), tuple)
+    assert torch.equal(wrapped(x, edge_index), plain(x, edge_index))
+    with pytest.raises(ValueError, match="needs style='concat'"):
+        LocalAugmentation(gcn, _Fixed(), style="mean", blocks=True)
 
     gat = GAT(4, 64, 2, 3, heads=8)
     before = sum(p.numel() for p in gat.parameters())
