@@ -7,6 +7,7 @@ here at the edge; an unknown name exits with a message listing the valid ones.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -48,11 +49,41 @@ def _split_names(values: list[str] | None) -> list[str]:
     return [v for item in values or [] for v in item.split(",") if v]
 
 
+def _bench_rank(argv: list[str]) -> int:
+    """One rank of ``graphlib bench --nproc N`` (the process group is already joined)."""
+    return main(argv)
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from graphlib_pyg.bench.harness import run_benchmark
     from graphlib_pyg.bench.report import summarize, to_markdown
     from graphlib_pyg.data.datasets import missing_files, registry
+    from graphlib_pyg.distributed import current, init_from_env, is_main, launch
 
+    if args.nproc is not None and args.nproc < 1:
+        raise SystemExit(f"graphlib bench: --nproc must be >= 1, got {args.nproc}")
+    if args.nproc and args.nproc > 1 and current() is None:
+        if "WORLD_SIZE" in os.environ:
+            raise SystemExit("graphlib bench: --nproc inside torchrun; use one or the other")
+        try:
+            launch(_bench_rank, args.nproc, (["bench", *_without_nproc(args.argv)],))
+        except RuntimeError as err:
+            print(f"graphlib bench --nproc {args.nproc}: {err}", file=sys.stderr)
+            return 1
+        return 0
+    init_from_env()  # under torchrun: join the process group (no-op in one process)
     opts, data = _parse_options(args.options)
     spec = _grid_from_yaml(args.config) if args.config else {}
     models = _split_names(args.model) or spec.get("models")
@@ -96,6 +127,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             msg = err.args[0] if isinstance(err, KeyError) and err.args else err
             print(f"graphlib bench: {model}/{dataset}: {msg}", file=sys.stderr)
             return 2
+    if not is_main():
+        return 0
     print(to_markdown(summarize(rows)))
     if args.out:
         print(f"\nresults appended to {args.out}", file=sys.stderr)
@@ -161,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--config", default=None, help="YAML grid: models, datasets, options, ...")
     b.add_argument("--root", default=None, help="raw data root (default $GRAPHLIB_DATA)")
     b.add_argument("--no-progress", action="store_true")
+    b.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        help="data-parallel processes on this machine (gloo on CPU, nccl on CUDA)",
+    )
     b.add_argument("options", nargs="*", help="key=value options, e.g. lr=0.01 data.split=random")
     b.set_defaults(func=cmd_bench)
     r = sub.add_parser("report", help="render Markdown/CSV/PNG from a results file")
@@ -180,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         # key=value options may stand anywhere among the flags: parse them intermixed.
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         args = sub.choices["bench"].parse_intermixed_args(argv[1:])
+        args.argv = argv[1:]
     else:
         args = parser.parse_args(argv)
     return args.func(args)

@@ -18,6 +18,7 @@ from graphlib_pyg.bench.defaults import resolve_config
 from graphlib_pyg.bench.results import append_result, finished, run_key
 from graphlib_pyg.data.datasets import unknown_dataset
 from graphlib_pyg.data.tasks import LinkTask, available_tasks, load_task
+from graphlib_pyg.distributed import current, is_main
 from graphlib_pyg.nn.link.heuristics import HEURISTICS
 from graphlib_pyg.nn.models import MODELS, resolve
 from graphlib_pyg.train.auxiliary import AUX_TRAINERS
@@ -94,6 +95,8 @@ def run_benchmark(
         raise unknown_dataset(dataset)
     if runs < 1:
         raise ValueError(f"runs must be >= 1, got {runs}")
+    if current() is not None and trainer != "backprop":
+        raise ValueError(f"distributed runs support the backprop trainer, not {trainer!r}")
     data, user = dict(data or {}), dict(config or {})
     for key in DATA_KEYS:  # allow split=... etc. among the plain key=value options
         if key in user:
@@ -114,7 +117,11 @@ def run_benchmark(
     done = finished(out)
     rows = []
     bar = tqdm(
-        total=runs, desc=f"{model}/{dataset}", disable=not progress, file=sys.stderr, leave=False
+        total=runs,
+        desc=f"{model}/{dataset}",
+        disable=not progress or not is_main(),
+        file=sys.stderr,
+        leave=False,
     )
     for run in range(runs):
         row = {
@@ -152,7 +159,7 @@ def run_benchmark(
             row["curve"] = result.curve
         if isinstance(task, LinkTask):
             row["val_as_input"] = task.split(run).val_as_input
-        if out is not None:
+        if out is not None and is_main():  # in a distributed run only rank 0 writes
             append_result(out, row)
         rows.append(row)
         bar.update()

@@ -13,14 +13,15 @@ negatives, as OGB's ogbl-ddi example does.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphlib_pyg.data.graph import GraphIndex
-from graphlib_pyg.data.sampling import _sample_subgraph
+from graphlib_pyg.data.graph import GraphIndex, SparseAdj
+from graphlib_pyg.data.sampling import _ragged, _sample_subgraph
 
 
 def _order(n: int, shuffle: bool, generator: torch.Generator) -> Tensor:
@@ -124,6 +125,78 @@ class NodeLoader:
             f"{self.__class__.__name__}(seeds={self.seeds.numel()}, fanouts={self.fanouts}, "
             f"batch_size={self.batch_size})"
         )
+
+
+def exact_batch(
+    index: GraphIndex,
+    seeds: Tensor,
+    num_hops: int,
+    adj: str | None,
+    table: Tensor | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """The ``num_hops``-hop neighbourhood of ``seeds`` with the full graph's normalised weights.
+
+    Unlike a sampled mini-batch, whose adjacency is re-normalised on the subgraph, the batch keeps
+    the rows of the full graph's cached adjacency (``index.adj_t(adj)``) for every node within
+    ``num_hops - 1`` hops, so a ``num_hops``-layer model gives the seeds exactly the outputs of a
+    full-graph forward pass (up to float rounding), whatever else is in the batch. This is what
+    makes sharded evaluation, and data-parallel training with full neighbourhoods, independent
+    of how the seeds are split over batches and ranks.
+
+    Args:
+        index: the graph.
+        seeds: (B,) distinct node ids; they come first in ``n_id``.
+        num_hops: the model's number of message-passing layers.
+        adj: the model's graph input: ``"gcn"``, ``"mean"``, ``"sum"`` (sparse ``adj_t``),
+            ``"edge_index"`` (attention layers) or ``None`` (no graph: ``n_id`` is the seeds).
+        table: optional (N,) long buffer, all -1, reused across calls (restored on return).
+
+    Returns:
+        ``(n_id, graph)``: global ids (M,) of the batch's nodes, and the local graph input
+        ((M, M) ``torch.sparse_csr`` adjacency, (2, E_b) ``edge_index``, or ``None``).
+    """
+    device = index.indices.device
+    seeds = seeds.to(device=device, dtype=torch.long).view(-1)
+    if num_hops < 0:
+        raise ValueError(f"num_hops must be >= 0, got {num_hops}")
+    if adj is None:
+        return seeds, None
+    if torch.unique(seeds).numel() != seeds.numel():
+        raise ValueError("exact_batch needs distinct seed nodes")
+    if table is None:
+        table = torch.full((index.num_nodes,), -1, dtype=torch.long, device=device)
+    table[seeds] = torch.arange(seeds.numel(), device=device)
+    n_id, lo, hi, inner = seeds, 0, seeds.numel(), 0
+    for _ in range(num_hops):  # breadth-first, every in-neighbour
+        inner = hi  # nodes [0, inner) have their full rows in the batch
+        start, deg = index.indptr[n_id[lo:hi]], index.in_degree[n_id[lo:hi]]
+        row, off = _ragged(deg)
+        nbr = torch.unique(index.indices[start[row] + off])
+        fresh = nbr[table[nbr] < 0]
+        table[fresh] = torch.arange(hi, hi + fresh.numel(), device=device)
+        n_id = torch.cat([n_id, fresh])
+        lo, hi = hi, n_id.numel()
+    m = n_id.numel()
+    if adj == "edge_index":
+        start, deg = index.indptr[n_id[:inner]], index.in_degree[n_id[:inner]]
+        row, off = _ragged(deg)
+        src = table[index.indices[start[row] + off]]
+        graph = torch.stack([src, row])  # (2, E_b): source -> target, local ids
+    else:
+        full = index.adj_t(adj).plain
+        crow, col, val = full.crow_indices(), full.col_indices(), full.values()
+        rows = n_id[:inner]
+        start, deg = crow[rows], crow[rows + 1] - crow[rows]
+        row, off = _ragged(deg)
+        pos = start[row] + off
+        indptr = torch.zeros(m + 1, dtype=torch.long, device=device)
+        torch.cumsum(deg, 0, out=indptr[1 : inner + 1])
+        indptr[inner + 1 :] = indptr[inner]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+            graph = SparseAdj(torch.sparse_csr_tensor(indptr, table[col[pos]], val[pos], (m, m)))
+    table[n_id] = -1
+    return n_id, graph
 
 
 class LinkLoader:

@@ -47,7 +47,15 @@ TRAIN_DEFAULTS: dict = {
     "emb_dim": None,
     "init": None,
     "select": "metric",
+    "sampler": "neighbor",  # mini-batches: neighbor (sampled, fanouts) | exact (full k-hop)
 }
+
+
+def _to(g, device: torch.device):
+    """Move a graph input (sparse adjacency, edge_index or None) to ``device``."""
+    if g is None or device.type == "cpu":
+        return g
+    return g.to(device)
 
 
 @dataclass
@@ -144,6 +152,14 @@ class BackpropTrainer:
             )
         if self.augment is not None and self.cfg["init"] not in (None, "default"):
             raise ValueError("init= is not supported together with --augment la")
+        if getattr(self.task, "kind", None) != "node":
+            from graphlib_pyg.distributed import current
+
+            if current() is not None:
+                raise ValueError(
+                    "distributed runs support node tasks; "
+                    f"{self.task.name!r} is a {self.task.kind} task"
+                )
         if isinstance(self.task, LinkTask):
             return self._run_ncn(run) if self.spec.link else self._run_link(run)
         if getattr(self.task, "kind", None) == "graph":
@@ -215,6 +231,13 @@ class BackpropTrainer:
         if data.x is None:
             raise ValueError(f"node task {task.name!r} has no node features")
         aug = self.augment
+        if c["sampler"] not in ("neighbor", "exact"):
+            raise ValueError(f"sampler must be 'neighbor' or 'exact', got {c['sampler']!r}")
+        from graphlib_pyg.distributed import current
+
+        info = current()
+        if info is not None:
+            return self._run_node_ddp(run, info)
         if aug is None:
             model = self._build(data.x.size(1), task.num_classes)
         else:
@@ -266,47 +289,139 @@ class BackpropTrainer:
 
         return self._loop(step, evaluate, count_parameters(model))
 
-    def _minibatch_step(self, model, opt, loss_fn, y: Tensor, train: Tensor):
-        from graphlib_pyg.data.loaders import NodeLoader
+    def _batches(self, train: Tensor, info=None):
+        """``batches(epoch)``: the epoch's training mini-batches ``(x, graph, seeds)``.
+
+        ``sampler="neighbor"`` samples ``fanouts`` neighbours per hop and normalises the
+        adjacency on the sampled subgraph (PyG's ``NeighborLoader``); ``"exact"`` takes every
+        neighbour within ``num_layers`` hops with the full graph's normalisation
+        (:func:`~graphlib_pyg.data.loaders.exact_batch`), so each seed's output equals the
+        full-graph one. In a distributed run each rank gets its shard of the seeds
+        (:func:`~graphlib_pyg.distributed.shard`).
+        """
+        from graphlib_pyg.data.loaders import NodeLoader, exact_batch
+        from graphlib_pyg.distributed import shard
 
         task, c = self.task, self.cfg
+        seed = int(torch.initial_seed()) % 2**31
+        index, data, device = task.index(), task.data, self._device(info)
         fanouts = c["fanouts"] or [10] * c["num_layers"]
         loader = NodeLoader(
-            task.data,
-            task.index(),
+            data,
+            index,
             train,
             fanouts,
             c["batch_size"],
             shuffle=True,
-            seed=int(torch.initial_seed()) % 2**31,
+            seed=seed + (info.rank if info is not None else 0),
         )
+        table = torch.full((index.num_nodes,), -1, dtype=torch.long)
+
+        def graph_of(batch) -> object:
+            if self.spec.adj in (None, "edge_index"):
+                return batch.edge_index if self.spec.adj else None
+            return adjacency(batch.edge_index, batch.num_nodes, self.spec.adj)
+
+        def batches(epoch: int):
+            if info is None and c["sampler"] == "neighbor":  # the loader's own shuffle
+                for batch in loader:
+                    yield batch.x, graph_of(batch), batch.n_id[: batch.batch_size]
+                return
+            order = shard(torch.arange(train.numel()), info, epoch, seed)
+            for chunk in order.split(c["batch_size"]):
+                if c["sampler"] == "exact":
+                    n_id, g = exact_batch(
+                        index, train[chunk], c["num_layers"], self.spec.adj, table
+                    )
+                    yield data.x[n_id].to(device), _to(g, device), train[chunk]
+                else:
+                    batch = loader.sample(chunk)
+                    seeds = batch.n_id[: batch.batch_size]
+                    yield batch.x.to(device), _to(graph_of(batch), device), seeds
+
+        return batches
+
+    @staticmethod
+    def _device(info) -> torch.device:
+        return torch.device("cpu") if info is None else info.device
+
+    def _minibatch_step(self, model, opt, loss_fn, y: Tensor, train: Tensor, info=None):
+        batches = self._batches(train, info)
+        epoch = 0
 
         def step() -> float:
+            nonlocal epoch
+            epoch += 1
             model.train()
             total, count = 0.0, 0
-            for batch in loader:
+            for x, g, seeds in batches(epoch):
                 opt.zero_grad()
-                if self.spec.adj in (None, "edge_index"):
-                    g = batch.edge_index if self.spec.adj else None
-                else:
-                    g = adjacency(batch.edge_index, batch.num_nodes, self.spec.adj)
-                target = y[batch.n_id[: batch.batch_size]]
+                b = seeds.numel()
+                target = y[seeds].to(x.device)
                 if self.augment is None:
-                    loss = loss_fn(model(batch.x, g)[: batch.batch_size], target)
+                    loss = loss_fn(model(x, g)[:b], target)
                 else:  # consistency over the batch's seed nodes, as the reference's SAGE path
                     loss = self.augment.loss(
-                        lambda g=g, batch=batch: model(batch.x, g)[: batch.batch_size],
+                        lambda g=g, x=x, b=b: model(x, g)[:b],
                         lambda out, target=target: loss_fn(out, target),
                     )
                 loss.backward()
                 opt.step()
-                total, count = (
-                    total + float(loss.detach()) * batch.batch_size,
-                    count + batch.batch_size,
-                )
+                total, count = total + float(loss.detach()) * b, count + b
+            if info is not None:
+                from graphlib_pyg.distributed import all_reduce_mean
+
+                return all_reduce_mean(total / max(count, 1))
             return total / max(count, 1)
 
         return step
+
+    def _run_node_ddp(self, run: int, info) -> RunResult:
+        """Data-parallel node training: sharded seeds, DDP gradients, sharded exact evaluation."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        from graphlib_pyg.data.loaders import exact_batch
+        from graphlib_pyg.distributed import all_gather_rows
+
+        task, c = self.task, self.cfg
+        data, split = task.data, task.split(run)
+        if self.augment is not None:
+            raise ValueError("--augment la is not supported in distributed runs")
+        if not c["batch_size"]:
+            raise ValueError(
+                "distributed training shards mini-batches over ranks: set batch_size=B "
+                "(seeds per rank and step)"
+            )
+        device = info.device
+        model = self._build(data.x.size(1), task.num_classes)
+        self._init(model, data.x, self._graph_arg(data))
+        model = model.to(device)
+        ddp = DistributedDataParallel(model)  # broadcasts rank 0's parameters
+        opt = torch.optim.Adam(ddp.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
+        y = data.y.float() if task.multilabel else data.y
+        loss_fn = F.binary_cross_entropy_with_logits if task.multilabel else F.cross_entropy
+        step = self._minibatch_step(ddp, opt, loss_fn, y, split.train, info)
+        index = task.index()
+        nodes = torch.unique(torch.cat([split.val, split.test]))
+        mine = nodes[info.rank :: info.world_size]
+        table = torch.full((index.num_nodes,), -1, dtype=torch.long)
+
+        @torch.no_grad()
+        def evaluate() -> tuple[float, float, float]:
+            model.eval()
+            outs = []
+            for chunk in mine.split(c["eval_batch"]):
+                n_id, g = exact_batch(index, chunk, c["num_layers"], self.spec.adj, table)
+                outs.append(model(data.x[n_id].to(device), _to(g, device))[: chunk.numel()])
+            out_mine = torch.cat(outs) if outs else torch.zeros(0, task.num_classes)
+            ids = all_gather_rows(mine.to(device)).cpu()
+            rows = all_gather_rows(out_mine.to(device)).cpu()
+            out = torch.zeros(data.num_nodes, rows.size(1))
+            out[ids] = rows
+            val_loss = float(loss_fn(out[split.val], y[split.val]))
+            return task.evaluate(out, split.val), task.evaluate(out, split.test), val_loss
+
+        return self._loop(step, evaluate, count_parameters(model))
 
     # ------------------------------------------------------------------ graph
     def _run_graph(self, seed: int, run: int) -> RunResult:

@@ -1,0 +1,173 @@
+"""Data-parallel training on 2 CPU processes (gloo, loopback) and the exact mini-batches it uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+import torch
+from torch_geometric.nn.models import GAT, GCN, GraphSAGE
+
+from graphlib_pyg.bench.harness import run_benchmark
+from graphlib_pyg.bench.results import append_result, read_results
+from graphlib_pyg.data.graph import GraphIndex, adjacency
+from graphlib_pyg.data.loaders import NodeLoader, exact_batch
+from graphlib_pyg.data.synthetic import csbm
+from graphlib_pyg.distributed import DistInfo, all_gather_rows, launch, shard
+
+pytestmark = pytest.mark.skipif(
+    not torch.distributed.is_available(), reason="torch.distributed is not available"
+)
+
+# no dropout: the two runs must draw nothing at random after the initialisation
+CONFIG = {"batch_size": 40, "sampler": "exact", "dropout": 0.0, "input_dropout": 0.0, "hidden": 16}
+DATA = {"num_nodes": 300, "num_features": 8}
+_ORIG_STEP = torch.optim.Adam.step
+
+
+@pytest.mark.parametrize(
+    "model,kind", [(GCN, "gcn"), (GraphSAGE, "mean"), (GAT, "edge_index")], ids=str
+)
+def test_exact_batch_gives_the_full_graph_outputs_whatever_the_batch(model, kind):
+    torch.manual_seed(0)
+    data = csbm(2000, 3, 8, avg_degree=4, seed=0)
+    index = GraphIndex(data.edge_index, 2000)
+    kw = {"normalize": False} if model is GCN else {}
+    net = model(8, 16, 2, 3, **kw).eval()
+    full = net(data.x, data.edge_index if kind == "edge_index" else index.adj_t(kind))
+    seeds = torch.randperm(2000)[:60]
+    for chunk in (seeds, seeds[:20], seeds[20:]):  # the same seeds, batched differently
+        n_id, g = exact_batch(index, chunk, 2, kind)
+        assert torch.equal(n_id[: chunk.numel()], chunk)
+        assert torch.allclose(net(data.x[n_id], g)[: chunk.numel()], full[chunk], atol=1e-5)
+    if kind == "gcn":  # a sampled batch re-normalises on the subgraph: not the full-graph output
+        batch = next(iter(NodeLoader(data, index, seeds, [-1, -1], 60, shuffle=False)))
+        out = net(batch.x, adjacency(batch.edge_index, batch.num_nodes, kind))[:60]
+        assert not torch.allclose(out, full[seeds], atol=1e-3)
+    with pytest.raises(ValueError, match="distinct seed"):
+        exact_batch(index, torch.tensor([1, 1]), 2, kind)
+
+
+def test_shard_is_disjoint_padded_and_interleaves_global_batches():
+    idx = torch.arange(10) * 3
+    parts = [shard(idx, DistInfo(r, 3, r, "gloo"), epoch=1, seed=7) for r in range(3)]
+    assert [p.numel() for p in parts] == [4, 4, 4]  # padded to a multiple of the world size
+    assert set(torch.cat(parts).tolist()) == set(idx.tolist())
+    order = shard(idx, None, epoch=1, seed=7)  # what one process visits
+    assert torch.equal(torch.stack([p[:3] for p in parts], 1).reshape(-1), order[:9])
+    assert not torch.equal(order, shard(idx, None, epoch=2, seed=7))  # a fresh shuffle per epoch
+
+
+def _capture_first_grads(path):
+    """Patch Adam.step: save the first step's gradients; check replicas agree after each step."""
+    orig = torch.optim.Adam.step
+    state = {"steps": 0}
+
+    def step(self, *args, **kwargs):
+        params = [p for g in self.param_groups for p in g["params"]]
+        if state["steps"] == 0 and path is not None:
+            torch.save([p.grad.clone() for p in params], path)
+        out = orig(self, *args, **kwargs)
+        state["steps"] += 1
+        if torch.distributed.is_initialized():
+            flat = torch.cat([p.detach().reshape(-1) for p in params])
+            every = all_gather_rows(flat.unsqueeze(0))
+            state["same"] = state.get("same", True) and bool((every == every[0]).all())
+        return out
+
+    torch.optim.Adam.step = step
+    return state
+
+
+def _train_worker(out_dir: str) -> None:
+    rank = torch.distributed.get_rank()
+    state = _capture_first_grads(os.path.join(out_dir, "grads_ddp.pt") if rank == 0 else None)
+    run_benchmark(
+        "gcn",
+        "csbm",
+        runs=1,
+        epochs=3,
+        out=os.path.join(out_dir, "ddp.jsonl"),
+        config=dict(CONFIG),
+        data=dict(DATA),
+        progress=False,
+    )
+    with open(os.path.join(out_dir, f"steps{rank}.json"), "w") as f:
+        json.dump(state, f)
+
+
+def test_two_ranks_match_one_process_with_twice_the_batch(tmp_path):
+    launch(_train_worker, 2, (str(tmp_path),), timeout_s=300)
+    for rank in (0, 1):
+        state = json.loads((tmp_path / f"steps{rank}.json").read_text())
+        # 180 training seeds / (2 ranks x 40) = 3 steps per epoch, 3 epochs
+        assert state["steps"] == 9 and state["same"], state
+    ddp = read_results(tmp_path / "ddp.jsonl")
+    assert len(ddp) == 1  # only rank 0 wrote
+
+    single_state = _capture_first_grads(tmp_path / "grads_single.pt")
+    try:
+        single = run_benchmark(
+            "gcn",
+            "csbm",
+            runs=1,
+            epochs=3,
+            out=tmp_path / "single.jsonl",
+            config={**CONFIG, "batch_size": 2 * CONFIG["batch_size"]},
+            data=dict(DATA),
+            progress=False,
+        )
+    finally:
+        torch.optim.Adam.step = _ORIG_STEP
+    assert single_state["steps"] == 9
+    g_ddp = torch.load(tmp_path / "grads_ddp.pt")
+    g_one = torch.load(tmp_path / "grads_single.pt")
+    for a, b in zip(g_ddp, g_one, strict=True):  # first-step gradients: 2 x b == 1 x 2b
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
+    a, b = ddp[0], single[0]
+    assert torch.allclose(
+        torch.tensor(a["curve"]["train_loss"]), torch.tensor(b["curve"]["train_loss"]), rtol=1e-4
+    )
+    # the sharded evaluation gives the single-process (full-graph) metrics
+    assert a["curve"]["val"] == b["curve"]["val"] and a["curve"]["test"] == b["curve"]["test"]
+
+
+def _dying_worker(path: str) -> None:
+    rank = torch.distributed.get_rank()
+    if rank == 0:
+        append_result(path, {"run": 0, "test": 0.5})
+    torch.distributed.barrier()
+    if rank == 1:
+        os._exit(3)
+    torch.distributed.all_reduce(torch.ones(1))  # waits for the dead rank
+    torch.distributed.all_reduce(torch.ones(1))
+
+
+def _raising_worker() -> None:
+    if torch.distributed.get_rank() == 1:
+        raise ValueError("boom on rank 1")
+    torch.distributed.all_reduce(torch.ones(1))
+
+
+def test_a_dead_rank_stops_the_run_with_a_clear_error(tmp_path):
+    path = tmp_path / "res.jsonl"
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="rank 1 of 2 exited with code 3"):
+        launch(_dying_worker, 2, (str(path),), timeout_s=120)
+    assert time.monotonic() - t0 < 100
+    assert read_results(path) == [{"run": 0, "test": 0.5}]  # what was written is intact
+    with pytest.raises(RuntimeError, match="rank 1 of 2 failed(.|\n)*boom on rank 1"):
+        launch(_raising_worker, 2, timeout_s=120)
+
+
+def test_distributed_errors_name_the_problem(tmp_path, monkeypatch):
+    from graphlib_pyg.distributed import init_from_env
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    with pytest.raises(RuntimeError, match="MASTER_ADDR"):
+        init_from_env()
+    with pytest.raises(ValueError, match="nproc"):
+        launch(_raising_worker, 0)
