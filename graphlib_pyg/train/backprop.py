@@ -58,6 +58,52 @@ def _to(g, device: torch.device):
     return g.to(device)
 
 
+class _LinkModel(nn.Module):
+    """Encoder + pair predictor (+ learnt embedding) as one module, for one DDP wrapper."""
+
+    def __init__(
+        self, encoder: nn.Module, predictor: nn.Module, emb: nn.Embedding | None, x
+    ) -> None:
+        super().__init__()
+        self.encoder, self.predictor, self.emb, self.x = encoder, predictor, emb, x
+
+    def features(self) -> Tensor:
+        return self.emb.weight if self.emb is not None else self.x
+
+    def encode(self, g) -> Tensor:
+        x = self.features()
+        if x is not None and self.emb is None:
+            x = x.to(next(self.encoder.parameters()).device)
+        return self.encoder(x, g)
+
+    def forward(self, g, pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.encode(g)
+        return self.predictor(h[pos[0]], h[pos[1]]), self.predictor(h[neg[0]], h[neg[1]])
+
+
+def _chunked_scores(score: Callable[[Tensor], Tensor], pairs: Tensor, c: dict, info) -> Tensor:
+    """``score`` of (2, P) ``pairs`` in chunks of ``eval_batch``; chunk ``k`` on rank ``k % w``.
+
+    The rows are gathered back into pair order on every rank, so a distributed evaluation gives
+    the scores (and metrics) of one process.
+    """
+    chunks = list(pairs.split(c["eval_batch"], dim=1))
+    if info is None:
+        return torch.cat([score(p) for p in chunks]) if chunks else pairs.new_zeros(0).float()
+    from graphlib_pyg.distributed import all_gather_rows
+
+    starts = torch.arange(0, pairs.size(1), c["eval_batch"])
+    mine = range(info.rank, len(chunks), info.world_size)
+    device = info.device
+    pos = [torch.arange(int(starts[k]), int(starts[k]) + chunks[k].size(1)) for k in mine]
+    rows = [score(chunks[k].to(device)).view(-1) for k in mine]
+    pos = all_gather_rows(torch.cat([torch.zeros(0, dtype=torch.long), *pos]).to(device))
+    rows = all_gather_rows(torch.cat([torch.zeros(0, device=device), *rows]))
+    out = torch.empty(pairs.size(1), dtype=rows.dtype)
+    out[pos.cpu()] = rows.cpu()
+    return out
+
+
 @dataclass
 class RunResult:
     """What one training run produced."""
@@ -152,13 +198,13 @@ class BackpropTrainer:
             )
         if self.augment is not None and self.cfg["init"] not in (None, "default"):
             raise ValueError("init= is not supported together with --augment la")
-        if getattr(self.task, "kind", None) != "node":
+        if getattr(self.task, "kind", None) == "graph" or self.spec.link:
             from graphlib_pyg.distributed import current
 
             if current() is not None:
                 raise ValueError(
-                    "distributed runs support node tasks; "
-                    f"{self.task.name!r} is a {self.task.kind} task"
+                    "distributed runs support node tasks and link tasks with a node encoder, "
+                    f"not {self.spec.name!r} on {self.task.name!r}"
                 )
         if isinstance(self.task, LinkTask):
             return self._run_ncn(run) if self.spec.link else self._run_link(run)
@@ -280,10 +326,15 @@ class BackpropTrainer:
         if c["batch_size"]:
             step = self._minibatch_step(model, opt, loss_fn, y, split.train)
 
+        exact_eval = c["batch_size"] and c["sampler"] == "exact" and aug is None
+        nodes = torch.unique(torch.cat([split.val, split.test]))
+
         @torch.no_grad()
         def evaluate() -> tuple[float, float, float]:
             model.eval()
-            out = model(data.x, g)
+            # sampler=exact also evaluates in exact mini-batches (what a graph too large for
+            # one forward pass needs; equal to the full-graph outputs for message passing)
+            out = self._chunked_outputs(model, nodes) if exact_eval else model(data.x, g)
             val_loss = float(loss_fn(out[split.val], y[split.val]))
             return task.evaluate(out, split.val), task.evaluate(out, split.test), val_loss
 
@@ -341,6 +392,35 @@ class BackpropTrainer:
 
         return batches
 
+    def _chunked_outputs(self, model: nn.Module, nodes: Tensor, info=None) -> Tensor:
+        """Model outputs (N, C) for ``nodes`` (other rows zero) from exact mini-batches.
+
+        ``nodes`` is cut into chunks of ``eval_batch`` nodes, each evaluated on its exact
+        ``num_layers``-hop neighbourhood (:func:`~graphlib_pyg.data.loaders.exact_batch`). In a
+        distributed run chunk ``k`` is computed by rank ``k % world`` and the rows are gathered
+        on every rank. The chunks do not depend on the number of ranks, so the outputs are those
+        of one process; for message-passing models they are the full-graph outputs.
+        """
+        from graphlib_pyg.data.loaders import exact_batch
+        from graphlib_pyg.distributed import all_gather_rows
+
+        task, c = self.task, self.cfg
+        index, x, device = task.index(), task.data.x, self._device(info)
+        rank, world = (0, 1) if info is None else (info.rank, info.world_size)
+        table = torch.full((index.num_nodes,), -1, dtype=torch.long)
+        chunks = nodes.split(c["eval_batch"])
+        model.eval()
+        ids, outs = [nodes[:0]], [torch.zeros(0, task.num_classes, device=device)]
+        for chunk in chunks[rank::world]:
+            n_id, g = exact_batch(index, chunk, c["num_layers"], self.spec.adj, table)
+            outs.append(model(x[n_id].to(device), _to(g, device))[: chunk.numel()])
+            ids.append(chunk)
+        ids = all_gather_rows(torch.cat(ids).to(device)).cpu()
+        rows = all_gather_rows(torch.cat(outs)).cpu()
+        out = torch.zeros(task.num_nodes, task.num_classes)
+        out[ids] = rows
+        return out
+
     @staticmethod
     def _device(info) -> torch.device:
         return torch.device("cpu") if info is None else info.device
@@ -380,9 +460,6 @@ class BackpropTrainer:
         """Data-parallel node training: sharded seeds, DDP gradients, sharded exact evaluation."""
         from torch.nn.parallel import DistributedDataParallel
 
-        from graphlib_pyg.data.loaders import exact_batch
-        from graphlib_pyg.distributed import all_gather_rows
-
         task, c = self.task, self.cfg
         data, split = task.data, task.split(run)
         if self.augment is not None:
@@ -401,23 +478,11 @@ class BackpropTrainer:
         y = data.y.float() if task.multilabel else data.y
         loss_fn = F.binary_cross_entropy_with_logits if task.multilabel else F.cross_entropy
         step = self._minibatch_step(ddp, opt, loss_fn, y, split.train, info)
-        index = task.index()
         nodes = torch.unique(torch.cat([split.val, split.test]))
-        mine = nodes[info.rank :: info.world_size]
-        table = torch.full((index.num_nodes,), -1, dtype=torch.long)
 
         @torch.no_grad()
         def evaluate() -> tuple[float, float, float]:
-            model.eval()
-            outs = []
-            for chunk in mine.split(c["eval_batch"]):
-                n_id, g = exact_batch(index, chunk, c["num_layers"], self.spec.adj, table)
-                outs.append(model(data.x[n_id].to(device), _to(g, device))[: chunk.numel()])
-            out_mine = torch.cat(outs) if outs else torch.zeros(0, task.num_classes)
-            ids = all_gather_rows(mine.to(device)).cpu()
-            rows = all_gather_rows(out_mine.to(device)).cpu()
-            out = torch.zeros(data.num_nodes, rows.size(1))
-            out[ids] = rows
+            out = self._chunked_outputs(model, nodes, info)
             val_loss = float(loss_fn(out[split.val], y[split.val]))
             return task.evaluate(out, split.val), task.evaluate(out, split.test), val_loss
 
@@ -490,7 +555,10 @@ class BackpropTrainer:
 
     # ------------------------------------------------------------------ link
     def _run_link(self, run: int) -> RunResult:
+        from graphlib_pyg.distributed import current, shard
+
         task, c = self.task, self.cfg
+        info = current()
         split = task.split(run)
         graph, test_graph = split.graph, split.test_graph
         x = getattr(graph, "x", None)
@@ -501,49 +569,61 @@ class BackpropTrainer:
         in_dim = emb.embedding_dim if emb is not None else x.size(1)
         encoder = self._build(in_dim, c["hidden"])
         predictor = LinkPredictor(c["hidden"], c["hidden"], c["pred_layers"], c["dropout"])
-        params = [p for m in (encoder, predictor, emb) if m is not None for p in m.parameters()]
-        opt = torch.optim.Adam(params, lr=c["lr"], weight_decay=c["weight_decay"])
+        net = _LinkModel(encoder, predictor, emb, x)
         g, g_test = self._graph_arg(graph), self._graph_arg(test_graph)
+        self._init(encoder, net.features(), g)
+        device = self._device(info)
+        if info is not None:  # replicas: each rank takes its shard of the positive edges
+            from torch.nn.parallel import DistributedDataParallel
+
+            net = net.to(device)
+            g, g_test = _to(g, device), _to(g_test, device)
+        train_net = DistributedDataParallel(net) if info is not None else net
+        opt = torch.optim.Adam(net.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
         pos_all = split.train_pos
-        bs = c["batch_size"] or pos_all.size(1)
-
-        def features() -> Tensor:
-            return emb.weight if emb is not None else x
-
-        self._init(encoder, features(), g)
+        bs = c["batch_size"] or -(-pos_all.size(1) // (info.world_size if info else 1))
+        seed, epoch = int(torch.initial_seed()) % 2**31, 0
 
         def step() -> float:
-            encoder.train()
-            predictor.train()
+            nonlocal epoch
+            epoch += 1
+            net.train()
+            # one shuffle and one set of negatives per epoch, the same on every rank: batch k
+            # of size b on w ranks covers the pairs of batch k of size w b in one process
+            order = shard(torch.arange(pos_all.size(1)), info, epoch, seed)
+            gen = torch.Generator().manual_seed(seed * 7919 + epoch)
+            negs = torch.randint(
+                0, graph.num_nodes, (2, pos_all.size(1), c["num_neg"]), generator=gen
+            )
             total, count = 0.0, 0
-            for perm in torch.randperm(pos_all.size(1)).split(bs):
+            for perm in order.split(bs):
                 opt.zero_grad()
-                h = encoder(features(), g)
-                pos = pos_all[:, perm]
-                neg = torch.randint(0, graph.num_nodes, (2, perm.numel() * c["num_neg"]))
-                pos_out = predictor(h[pos[0]], h[pos[1]])
-                neg_out = predictor(h[neg[0]], h[neg[1]])
+                pos = pos_all[:, perm].to(device)
+                neg = negs[:, perm].reshape(2, -1).to(device)
+                pos_out, neg_out = train_net(g, pos, neg)
                 loss = F.softplus(-pos_out).mean() + F.softplus(neg_out).mean()
                 loss.backward()
                 opt.step()
                 total, count = total + float(loss.detach()) * perm.numel(), count + perm.numel()
-            return total / count
+            mean = total / max(count, 1)
+            if info is not None:
+                from graphlib_pyg.distributed import all_reduce_mean
+
+                mean = all_reduce_mean(mean)
+            return mean
 
         @torch.no_grad()
         def scores(h: Tensor, pairs: Tensor) -> Tensor:
-            return torch.cat(
-                [predictor(h[p[0]], h[p[1]]) for p in pairs.split(c["eval_batch"], dim=1)]
-            )
+            return _chunked_scores(lambda p: net.predictor(h[p[0]], h[p[1]]), pairs, c, info)
 
         @torch.no_grad()
         def evaluate() -> tuple[float, float]:
-            encoder.eval()
-            predictor.eval()
-            h = encoder(features(), g)
+            net.eval()
+            h = net.encode(g)
             val = task.evaluate(
                 scores(h, split.val_pos), scores(h, split.val_neg), split.neg_per_pos
             )
-            h_test = h if g_test is g else encoder(features(), g_test)
+            h_test = h if g_test is g else net.encode(g_test)
             test = task.evaluate(
                 scores(h_test, split.test_pos), scores(h_test, split.test_neg), split.neg_per_pos
             )
