@@ -259,3 +259,16 @@ def test_link_task_two_ranks_match_one_process_with_twice_the_batch(tmp_path):
     assert torch.allclose(
         torch.tensor(ddp["curve"]["val"]), torch.tensor(single["curve"]["val"]), atol=1e-6
     )
+
+
+def test_cli_nproc_runs_ranks_and_writes_once(tmp_path, capsys):
+    from graphlib_pyg.cli import main
+
+    out = tmp_path / "cli.jsonl"
+    argv = ["bench", "--model", "sage", "--dataset", "csbm", "--runs", "2", "--epochs", "2"]
+    rc = main([*argv, "batch_size=64", "data.num_nodes=200", "--nproc", "2", "--out", str(out)])
+    assert rc == 0
+    rows = read_results(out)
+    assert [r["run"] for r in rows] == [0, 1]  # rank 0 only: no duplicated rows
+    with pytest.raises(SystemExit, match="--nproc must be >= 1"):
+        main([*argv, "--nproc", "0"])
