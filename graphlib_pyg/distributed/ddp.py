@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -148,7 +149,13 @@ def _free_port() -> int:
 
 
 def _entry(
-    rank: int, fn: Callable, args: tuple, world: int, port: int, backend: str | None
+    rank: int,
+    fn: Callable,
+    args: tuple,
+    world: int,
+    port: int,
+    backend: str | None,
+    fail_dir: str,
 ) -> None:
     os.environ.update(
         RANK=str(rank),
@@ -158,15 +165,45 @@ def _entry(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
     )
-    init_from_env(backend)
     try:
+        init_from_env(backend)
         result = fn(*args)
         if isinstance(result, int) and result != 0:
             raise SystemExit(result)
         dist.barrier()  # a rank that finishes early must not tear down the group under others
+    except BaseException as err:  # record when and why, for the launcher's root-cause report
+        if isinstance(err, SystemExit):
+            text = f"returned exit code {err.code}"
+        else:
+            text = traceback.format_exc()
+        with open(os.path.join(fail_dir, f"rank{rank}.txt"), "w") as f:
+            f.write(f"{time.time()!r}\n{text}")
+        raise
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _root_cause(procs: list, fail_dir: str) -> str:
+    """Which rank failed first: one that died without raising, else the earliest error."""
+    records = {}
+    for rank in range(len(procs)):
+        path = os.path.join(fail_dir, f"rank{rank}.txt")
+        if os.path.exists(path):
+            stamp, _, text = open(path).read().partition("\n")
+            records[rank] = (float(stamp), text)
+    nproc = len(procs)
+    for rank, p in enumerate(procs):  # killed or exited without a Python error: the culprit
+        code = p.exitcode
+        if code not in (None, 0) and rank not in records and code != -15:
+            return f"rank {rank} of {nproc} exited with code {code}; the other ranks were stopped"
+    if records:
+        rank, (_, text) = min(records.items(), key=lambda kv: kv[1][0])
+        others = sorted(set(records) - {rank})
+        also = f" (then rank(s) {others} failed too)" if others else ""
+        return f"rank {rank} of {nproc} failed{also}; the other ranks were stopped:\n{text}"
+    codes = {r: p.exitcode for r, p in enumerate(procs)}
+    return f"a rank of {nproc} failed; exit codes {codes}"
 
 
 def launch(
@@ -176,38 +213,38 @@ def launch(
 
     ``fn`` must be importable (module level). When any rank fails (an exception, a non-zero
     return code, or the process dying), the remaining ranks are terminated and a
-    ``RuntimeError`` names the rank and its exit code; ``timeout_s > 0`` also stops a run that
-    takes longer. This is what ``graphlib bench --nproc N`` uses; ``torchrun`` does the same
-    across machines.
+    ``RuntimeError`` names the rank that failed first (the others then fail on their
+    collectives) and its error or exit code; ``timeout_s > 0`` also stops a run that takes
+    longer. This is what ``graphlib bench --nproc N`` uses; ``torchrun`` does the same across
+    machines.
     """
+    import tempfile
+
     import torch.multiprocessing as mp
 
     if nproc < 1:
         raise ValueError(f"nproc must be >= 1, got {nproc}")
-    ctx = mp.start_processes(
-        _entry,
-        args=(fn, args, nproc, _free_port(), backend),
-        nprocs=nproc,
-        join=False,
-        start_method="spawn",
-    )
-    start = time.monotonic()
-    try:
-        while not ctx.join(timeout=1.0):
-            if timeout_s and time.monotonic() - start > timeout_s:
-                raise RuntimeError(f"distributed run exceeded {timeout_s:.0f} s; ranks stopped")
-    except mp.ProcessRaisedException as err:
-        raise RuntimeError(
-            f"rank {err.error_index} of {nproc} failed; the other ranks were stopped:\n{err}"
-        ) from None
-    except mp.ProcessExitedException as err:
-        raise RuntimeError(
-            f"rank {err.error_index} of {nproc} exited with code {err.exit_code}; the other "
-            "ranks were stopped"
-        ) from None
-    finally:
-        for p in ctx.processes:
-            if p.is_alive():
-                p.terminate()
-        for p in ctx.processes:
-            p.join(5)
+    with tempfile.TemporaryDirectory(prefix="graphlib-ddp-") as fail_dir:
+        ctx = mp.start_processes(
+            _entry,
+            args=(fn, args, nproc, _free_port(), backend, fail_dir),
+            nprocs=nproc,
+            join=False,
+            start_method="spawn",
+        )
+        start = time.monotonic()
+        try:
+            while not ctx.join(timeout=1.0):
+                if timeout_s and time.monotonic() - start > timeout_s:
+                    raise RuntimeError(f"distributed run exceeded {timeout_s:.0f} s; ranks stopped")
+        except (mp.ProcessRaisedException, mp.ProcessExitedException):
+            grace = time.monotonic() + 5.0  # let the other ranks hit the broken collective
+            while any(p.is_alive() for p in ctx.processes) and time.monotonic() < grace:
+                time.sleep(0.05)
+            raise RuntimeError(_root_cause(ctx.processes, fail_dir)) from None
+        finally:
+            for p in ctx.processes:
+                if p.is_alive():
+                    p.terminate()
+            for p in ctx.processes:
+                p.join(5)
