@@ -477,7 +477,8 @@ class BackpropTrainer:
         opt = torch.optim.Adam(ddp.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
         y = data.y.float() if task.multilabel else data.y
         loss_fn = F.binary_cross_entropy_with_logits if task.multilabel else F.cross_entropy
-        step = self._minibatch_step(ddp, opt, loss_fn, y, split.train, info)
+        step = self._minibatch_step(ddp, opt, loss_fn, y, split.train, info)  # shared shuffle
+        torch.manual_seed(int(torch.initial_seed()) + 7919 * info.rank)  # own dropout masks
         nodes = torch.unique(torch.cat([split.val, split.test]))
 
         @torch.no_grad()
@@ -583,6 +584,8 @@ class BackpropTrainer:
         pos_all = split.train_pos
         bs = c["batch_size"] or -(-pos_all.size(1) // (info.world_size if info else 1))
         seed, epoch = int(torch.initial_seed()) % 2**31, 0
+        if info is not None:  # the shuffle and negatives use `seed`; dropout masks differ by rank
+            torch.manual_seed(seed + 7919 * info.rank)
 
         def step() -> float:
             nonlocal epoch
