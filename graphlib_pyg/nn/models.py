@@ -220,7 +220,12 @@ class GPS(LayerStack):
     """PyG's ``GPSConv`` stacked for node tasks: linear encoder, ``num_layers`` GPS layers, head.
 
     Each layer is ``GPSConv(hidden, local_conv, heads, attn_type)`` (PyG's own layer): a local
-    MPNN branch plus global attention over each graph's nodes.
+    MPNN branch plus global attention over each graph's nodes (``attn_type="multihead"`` or
+    ``"performer"``). With ``lap_pe=K`` the last ``2K`` input columns are Laplacian eigenvector
+    entries and eigenvalues (``pe=lapeig:K`` in ``load_task``): they go through a
+    :class:`~graphlib_pyg.nn.transformer.LapPEEncoder` (``pe_encoder`` deepset or linear, signs
+    flipped at random at every training step) into ``pe_dim`` of the ``hidden`` channels, the
+    other features into the rest (GraphGPS's layout).
 
     Shapes:
         - **input:** x (N, in_channels), edge_index (2, E), batch (N,) or None
@@ -237,6 +242,9 @@ class GPS(LayerStack):
         local_conv: str | None = "gcn",
         heads: int = 4,
         attn_type: str = "multihead",
+        lap_pe: int = 0,
+        pe_dim: int = 16,
+        pe_encoder: str = "deepset",
     ) -> None:
         from torch_geometric.nn import GPSConv
 
@@ -253,10 +261,70 @@ class GPS(LayerStack):
             for _ in range(num_layers)
         ]
         super().__init__(in_channels, hidden_channels, out_channels, layers)
+        self.lap_pe = int(lap_pe)
+        if self.lap_pe:
+            from graphlib_pyg.nn.transformer import LapPEEncoder
+
+            if in_channels <= 2 * self.lap_pe or not 0 < pe_dim < hidden_channels:
+                raise ValueError(
+                    f"lap_pe={lap_pe} needs more than {2 * self.lap_pe} input columns (got "
+                    f"{in_channels}; load the task with pe=lapeig:{lap_pe}) and "
+                    f"0 < pe_dim < hidden (got pe_dim={pe_dim}, hidden={hidden_channels})"
+                )
+            self.encoder = nn.Linear(in_channels - 2 * self.lap_pe, hidden_channels - pe_dim)
+            self.pe = LapPEEncoder(self.lap_pe, pe_dim, pe_encoder)
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if self.lap_pe:
+            self.pe.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None) -> Tensor:
+        if not self.lap_pe:
+            return super().forward(x, edge_index, batch)
+        k = self.lap_pe
+        feats, vecs, vals = x[:, : -2 * k], x[:, -2 * k : -k], x[:, -k:]
+        h = torch.cat([self.encoder(feats), self.pe(vecs, vals)], dim=1)
+        for layer in self.layers:
+            h = layer(h, edge_index, batch)
+        return self.head(h)
 
 
 def _gps(i, h, o, layers, dropout, **kw):
     return GPS(i, h, o, num_layers=layers, dropout=dropout, **kw)
+
+
+def _sgformer(i, h, o, layers, dropout, **kw):
+    from graphlib_pyg.nn.transformer import SGFormerNode
+
+    return SGFormerNode(i, h, o, gnn_num_layers=layers, gnn_dropout=dropout, **kw)
+
+
+#: Options of SGFormer (PyG's ``SGFormer``; ``num_layers``/``dropout`` are its GNN branch's).
+SGFORMER_OPTIONS: dict = {
+    "trans_num_layers": 1,
+    "trans_num_heads": 1,
+    "trans_dropout": 0.5,
+    "graph_weight": 0.5,
+    "aggregate": "add",
+}
+
+
+def _polynormer(i, h, o, layers, dropout, **kw):
+    from graphlib_pyg.nn.transformer import PolynormerNode
+
+    return PolynormerNode(i, h, o, local_layers=layers, dropout=dropout, **kw)
+
+
+#: Options of Polynormer (PyG's ``Polynormer``; ``num_layers`` is its local layers).
+POLYNORMER_OPTIONS: dict = {
+    "global_layers": 2,
+    "heads": 1,
+    "beta": 0.9,
+    "in_dropout": 0.15,
+    "global_dropout": 0.5,
+    "local_epochs": 100,
+}
 
 
 def _gmn(i, h, o, layers, dropout, **kw):
@@ -330,8 +398,17 @@ MODELS: dict[str, ModelSpec] = {
         "gps",
         _gps,
         "edge_index",
-        {"local_conv": "gcn", "heads": 4, "attn_type": "multihead"},
+        {
+            "local_conv": "gcn",
+            "heads": 4,
+            "attn_type": "multihead",
+            "lap_pe": 0,
+            "pe_dim": 16,
+            "pe_encoder": "deepset",
+        },
     ),
+    "sgformer": ModelSpec("sgformer", _sgformer, "edge_index", SGFORMER_OPTIONS),
+    "polynormer": ModelSpec("polynormer", _polynormer, "edge_index", POLYNORMER_OPTIONS),
     "graph_mamba": ModelSpec("graph_mamba", _graph_mamba, "edge_index", GRAPH_MAMBA_OPTIONS),
     "ncn": ModelSpec("ncn", _link_only("ncn"), None, NCN_OPTIONS, link="ncn"),
     "ncnc": ModelSpec("ncnc", _link_only("ncnc"), None, NCNC_OPTIONS, link="ncnc"),

@@ -1,0 +1,146 @@
+"""Laplacian PE with eigenvalues (sparse, sign-flipped), GPS with it, SGFormer and Polynormer."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import pytest
+import torch
+from torch_geometric.utils import to_undirected
+
+from graphlib_pyg.bench.harness import run_benchmark
+from graphlib_pyg.nn.models import GPS
+from graphlib_pyg.nn.transformer import (
+    LapPEEncoder,
+    PolynormerNode,
+    SGFormerNode,
+    laplacian_eigenpairs,
+    random_sign_flip,
+)
+
+
+def _dense_laplacian(edge_index, n):
+    a = torch.zeros(n, n)
+    a[edge_index[0], edge_index[1]] = 1.0
+    a = ((a + a.t()) > 0).float()
+    a.fill_diagonal_(0)
+    d = a.sum(1)
+    dinv = torch.where(d > 0, d.pow(-0.5), torch.zeros_like(d))
+    return torch.eye(n) - dinv[:, None] * a * dinv[None, :]
+
+
+def test_eigenpairs_match_the_dense_decomposition_and_pad_small_graphs():
+    torch.manual_seed(0)
+    ei = torch.randint(0, 120, (2, 500))
+    vecs, vals = laplacian_eigenpairs(ei, 120, 5)
+    lap = _dense_laplacian(ei, 120).double()
+    want = torch.linalg.eigvalsh(lap)[1:6]
+    assert torch.allclose(vals.double(), want, atol=1e-5)
+    assert torch.allclose(lap @ vecs.double(), vecs.double() * vals.double(), atol=1e-4)
+    assert torch.allclose(vecs.norm(dim=0), torch.ones(5), atol=1e-4)
+    vecs, vals = laplacian_eigenpairs(torch.tensor([[0, 1], [1, 2]]), 3, 4)  # 3 nodes, K=4
+    assert vecs.shape == (3, 4) and (vecs[:, 2:] == 0).all() and (vals[2:] == 0).all()
+    with pytest.raises(ValueError, match="k must be"):
+        laplacian_eigenpairs(ei, 120, 0)
+
+
+def test_eigenpairs_of_a_large_graph_never_build_a_dense_matrix():
+    n = 20_000  # a dense N x N float64 matrix would be 3.2 GB
+    g = torch.Generator().manual_seed(0)
+    ring = torch.stack([torch.arange(n), (torch.arange(n) + 1) % n])
+    ei = to_undirected(torch.cat([ring, torch.randint(0, n, (2, 2 * n), generator=g)], 1))
+    tracemalloc.start()
+    try:
+        vecs, vals = laplacian_eigenpairs(ei, n, 4)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert vecs.shape == (n, 4) and (vals > 0).all()
+    assert peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MB"
+
+
+def test_sign_flip_draws_one_sign_per_eigenvector():
+    torch.manual_seed(0)
+    v = torch.rand(6, 3) + 0.1
+    seen = set()
+    for _ in range(20):
+        f = random_sign_flip(v)
+        sign = (f / v).round()
+        assert ((sign == 1) | (sign == -1)).all()
+        assert (sign == sign[0]).all()  # the same sign for every node of a column
+        seen |= {tuple(sign[0].tolist())}
+    assert len(seen) > 4  # independent per column and per call
+
+
+@pytest.mark.parametrize("kind", ["deepset", "linear"])
+def test_lappe_encoder_flips_signs_in_training_only(kind):
+    torch.manual_seed(0)
+    enc = LapPEEncoder(4, 8, kind)
+    vecs, vals = torch.randn(10, 4), torch.rand(4)
+    enc.eval()
+    assert torch.equal(enc(vecs, vals), enc(vecs, vals))
+    enc.train()
+    outs = {tuple(enc(vecs, vals)[0].tolist()) for _ in range(20)}
+    assert len(outs) > 1  # fresh signs at every call
+    # every training output is the eval output of some sign pattern
+    enc.train()
+    torch.manual_seed(3)
+    out = enc(vecs, vals)
+    torch.manual_seed(3)
+    flipped = random_sign_flip(vecs)
+    assert torch.allclose(out, enc.eval()(flipped, vals), atol=1e-6)
+    with pytest.raises(ValueError, match=r"shape \(N, 4\)"):
+        enc(torch.randn(10, 3), vals[:3])
+
+
+def test_deepset_encoder_is_invariant_to_the_order_of_pairs_and_ignores_padding():
+    torch.manual_seed(0)
+    enc = LapPEEncoder(4, 8, "deepset").eval()
+    vecs, vals = torch.randn(10, 4), torch.rand(4)
+    perm = torch.tensor([2, 0, 3, 1])
+    assert torch.allclose(enc(vecs, vals), enc(vecs[:, perm], vals[perm]), atol=1e-6)
+    padded_v, padded_l = vecs.clone(), vals.clone()
+    padded_v[:, 3], padded_l[3] = 0, 0
+    enc3 = LapPEEncoder(3, 8, "deepset").eval()
+    enc3.load_state_dict(enc.state_dict())
+    assert torch.allclose(enc(padded_v, padded_l), enc3(vecs[:, :3], vals[:3]), atol=1e-6)
+
+
+def test_gps_reads_lap_pe_columns_and_trains_through_the_harness():
+    model = GPS(10 + 8, 32, 3, lap_pe=4, pe_dim=8)
+    x, ei = torch.randn(20, 18), torch.randint(0, 20, (2, 60))
+    assert model(x, ei).shape == (20, 3)
+    with pytest.raises(ValueError, match="pe=lapeig:4"):
+        GPS(8, 32, 3, lap_pe=4)
+    (row,) = run_benchmark(
+        "gps",
+        "csbm",
+        runs=1,
+        epochs=3,
+        config={"lap_pe": 4, "hidden": 32},
+        data={"num_nodes": 200, "pe": "lapeig:4"},
+        progress=False,
+    )
+    assert 0.0 <= row["test"] <= 1.0
+
+
+def test_sgformer_and_polynormer_wrappers():
+    from torch_geometric.nn.models import SGFormer
+
+    torch.manual_seed(0)
+    x, ei = torch.randn(30, 8), torch.randint(0, 30, (2, 90))
+    sg = SGFormerNode(8, 16, 3).eval()
+    ref = SGFormer(8, 16, 3)
+    ref.load_state_dict(sg.model.state_dict())
+    assert torch.allclose(sg(x, ei), ref.eval()(x, ei, torch.zeros(30, dtype=torch.long)))
+    poly = PolynormerNode(8, 16, 3, local_epochs=2, local_layers=2, global_layers=1)
+    poly.train()
+    poly(x, ei)
+    poly(x, ei)
+    assert not poly.model._global  # two local steps
+    poly(x, ei)
+    assert poly.model._global  # then global attention
+    poly.reset_parameters()
+    assert not poly.model._global
+    with pytest.raises(ValueError, match="local_epochs"):
+        PolynormerNode(8, 16, 3, local_epochs=-1)
