@@ -327,6 +327,22 @@ POLYNORMER_OPTIONS: dict = {
 }
 
 
+def _largegt(i, h, o, layers, dropout, **kw):
+    from graphlib_pyg.nn.transformer import LargeGT
+
+    return LargeGT(i, h, o, num_layers=layers, dropout=dropout, **kw)
+
+
+#: Options of LargeGT (:class:`~graphlib_pyg.nn.transformer.LargeGT`).
+LARGEGT_OPTIONS: dict = {
+    "num_samples": 20,
+    "heads": 4,
+    "num_centroids": 256,
+    "decay": 0.99,
+    "seed_batch": 1024,
+}
+
+
 def _gmn(i, h, o, layers, dropout, **kw):
     from graphlib_pyg.nn.mamba import GMN
 
@@ -408,6 +424,7 @@ MODELS: dict[str, ModelSpec] = {
         },
     ),
     "sgformer": ModelSpec("sgformer", _sgformer, "edge_index", SGFORMER_OPTIONS),
+    "largegt": ModelSpec("largegt", _largegt, "gcn", LARGEGT_OPTIONS),
     "polynormer": ModelSpec("polynormer", _polynormer, "edge_index", POLYNORMER_OPTIONS),
     "graph_mamba": ModelSpec("graph_mamba", _graph_mamba, "edge_index", GRAPH_MAMBA_OPTIONS),
     "ncn": ModelSpec("ncn", _link_only("ncn"), None, NCN_OPTIONS, link="ncn"),

@@ -323,7 +323,10 @@ class BackpropTrainer:
             return float(loss.detach())
 
         step = full_step
-        if c["batch_size"]:
+        seeded = c["batch_size"] and hasattr(model, "forward_seeds") and aug is None
+        if seeded:  # LargeGT-style: the model samples around each seed itself
+            step = self._seed_step(model, opt, loss_fn, y, split.train, g)
+        elif c["batch_size"]:
             step = self._minibatch_step(model, opt, loss_fn, y, split.train)
 
         exact_eval = c["batch_size"] and c["sampler"] == "exact" and aug is None
@@ -334,7 +337,12 @@ class BackpropTrainer:
             model.eval()
             # sampler=exact also evaluates in exact mini-batches (what a graph too large for
             # one forward pass needs; equal to the full-graph outputs for message passing)
-            out = self._chunked_outputs(model, nodes) if exact_eval else model(data.x, g)
+            if seeded:
+                out = self._seed_outputs(model, nodes)
+            elif exact_eval:
+                out = self._chunked_outputs(model, nodes)
+            else:
+                out = model(data.x, g)
             val_loss = float(loss_fn(out[split.val], y[split.val]))
             return task.evaluate(out, split.val), task.evaluate(out, split.test), val_loss
 
@@ -391,6 +399,40 @@ class BackpropTrainer:
                     yield batch.x.to(device), _to(graph_of(batch), device), seeds
 
         return batches
+
+    def _seed_step(self, model, opt, loss_fn, y: Tensor, train: Tensor, g):
+        """Mini-batches of training seeds for models with ``prepare``/``forward_seeds``."""
+        from graphlib_pyg.distributed import shard
+
+        data, c = self.task.data, self.cfg
+        model.prepare(data.x, g, self.task.index())  # hop features once per run
+        seed, epoch = int(torch.initial_seed()) % 2**31, 0
+
+        def step() -> float:
+            nonlocal epoch
+            epoch += 1
+            model.train()
+            total = 0.0
+            for seeds in shard(train, None, epoch, seed).split(c["batch_size"]):
+                opt.zero_grad()
+                loss = loss_fn(model.forward_seeds(seeds), y[seeds])
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * seeds.numel()
+            return total / max(train.numel(), 1)
+
+        return step
+
+    def _seed_outputs(self, model, nodes: Tensor) -> Tensor:
+        """Outputs (N, C) for ``nodes`` from ``forward_seeds`` in chunks of ``eval_batch``, with
+        a fixed sampling seed so that every evaluation of the same weights agrees."""
+        task, c = self.task, self.cfg
+        gen = torch.Generator().manual_seed(0)
+        model.eval()
+        out = torch.zeros(task.num_nodes, task.num_classes)
+        for chunk in nodes.split(c["eval_batch"]):
+            out[chunk] = model.forward_seeds(chunk, generator=gen)
+        return out
 
     def _chunked_outputs(self, model: nn.Module, nodes: Tensor, info=None) -> Tensor:
         """Model outputs (N, C) for ``nodes`` (other rows zero) from exact mini-batches.
@@ -471,6 +513,8 @@ class BackpropTrainer:
             )
         device = info.device
         model = self._build(data.x.size(1), task.num_classes)
+        if hasattr(model, "forward_seeds"):
+            raise ValueError(f"{self.spec.name!r} samples its own seeds; no distributed run yet")
         self._init(model, data.x, self._graph_arg(data))
         model = model.to(device)
         ddp = DistributedDataParallel(model)  # broadcasts rank 0's parameters

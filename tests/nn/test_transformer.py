@@ -144,3 +144,93 @@ def test_sgformer_and_polynormer_wrappers():
     assert not poly.model._global
     with pytest.raises(ValueError, match="local_epochs"):
         PolynormerNode(8, 16, 3, local_epochs=-1)
+
+
+# ---------------------------------------------------------------------------- LargeGT
+
+
+def _graph(n=400, seed=0):
+    from graphlib_pyg.data.graph import GraphIndex
+    from graphlib_pyg.data.synthetic import csbm
+
+    data = csbm(n, 3, 8, avg_degree=4, seed=seed)
+    return data, GraphIndex(data.edge_index, n)
+
+
+def test_neighbourhood_samples_stay_within_two_hops_and_pad_isolated_seeds():
+    from graphlib_pyg.data.graph import GraphIndex
+    from graphlib_pyg.data.sampling import k_hop_nodes
+    from graphlib_pyg.nn.transformer import sample_neighborhood
+
+    data, index = _graph()
+    g = torch.Generator().manual_seed(0)
+    seeds = torch.arange(0, 400, 7)
+    s = sample_neighborhood(index, seeds, 30, g)
+    assert s.shape == (seeds.numel(), 30) and torch.equal(s[:, 0], seeds)
+    one = two = 0
+    for row in s:
+        hop1 = set(k_hop_nodes(index, row[:1], 1).tolist())
+        hop2 = set(k_hop_nodes(index, row[:1], 2).tolist())
+        assert set(row.tolist()) <= hop2
+        one += sum(v in hop1 and v != int(row[0]) for v in row[1:].tolist())
+        two += sum(v not in hop1 for v in row[1:].tolist())
+    assert one > 0 and two > 0  # both hops are drawn
+    lonely = GraphIndex(torch.tensor([[0], [1]]), 3)  # node 2 has no neighbours
+    assert (sample_neighborhood(lonely, torch.tensor([2]), 5) == 2).all()
+    with pytest.raises(ValueError, match="num_samples"):
+        sample_neighborhood(index, seeds, 0)
+
+
+def test_hop_features_are_powers_of_the_normalised_adjacency():
+    from graphlib_pyg.nn.transformer import hop_features
+
+    data, index = _graph(60)
+    adj = index.adj_t("gcn")
+    dense = adj.plain.to_dense()
+    f = hop_features(data.x, adj)
+    assert f.shape == (60, 3, 8)
+    assert torch.allclose(f[:, 1], dense @ data.x, atol=1e-5)
+    assert torch.allclose(f[:, 2], dense @ dense @ data.x, atol=1e-5)
+
+
+def test_codebook_ema_kmeans_finds_clusters_and_biases_attention_by_count():
+    from graphlib_pyg.nn.transformer import VQCodebook
+
+    torch.manual_seed(0)
+    book = VQCodebook(2, 2, decay=0.9)
+    book.centroids.copy_(torch.tensor([[1.0, 0.0], [0.0, -1.0]]))
+    book.sums.copy_(book.centroids)
+    a = torch.tensor([4.0, 0.0]) + 0.1 * torch.randn(300, 2)  # 3 of 4 points
+    b = torch.tensor([0.0, -4.0]) + 0.1 * torch.randn(100, 2)
+    for _ in range(100):
+        book.update(torch.cat([a, b]))
+    assert torch.allclose(book.centroids[0], a.mean(0), atol=0.05)
+    assert torch.allclose(book.centroids[1], b.mean(0), atol=0.05)
+    assert torch.allclose(book.counts, torch.tensor([300.0, 100.0]), rtol=0.01)
+    with torch.no_grad():
+        book.value.weight.copy_(torch.eye(2))
+        book.value.bias.zero_()
+        out = book(torch.zeros(1, 2))  # q = 0: weights are count / total
+    want = (0.75 * book.centroids[0] + 0.25 * book.centroids[1]).unsqueeze(0)
+    assert torch.allclose(out, want, atol=1e-3)
+
+
+def test_largegt_trains_on_seed_batches_through_the_harness():
+    from graphlib_pyg.nn.transformer import LargeGT
+
+    data, index = _graph(200)
+    model = LargeGT(8, 16, 3, num_samples=5, heads=2, num_centroids=8)
+    with pytest.raises(RuntimeError, match="prepare"):
+        model.forward_seeds(torch.arange(3))
+    model.prepare(data.x, index.adj_t("gcn"), index)
+    assert model.forward_seeds(torch.arange(7)).shape == (7, 3)
+    rows = run_benchmark(
+        "largegt",
+        "csbm",
+        runs=2,
+        epochs=15,
+        config={"batch_size": 64, "hidden": 32, "num_samples": 8, "lr": 0.005},
+        data={"num_nodes": 300, "homophily": 0.9},
+        progress=False,
+    )
+    assert min(r["test"] for r in rows) > 0.6  # 4 classes: chance is 0.25

@@ -1,0 +1,241 @@
+"""LargeGT (Dwivedi et al., "Graph Transformers for Large Graphs", 2023): local + global attention
+over sampled neighbourhoods, trained on mini-batches of seed nodes.
+
+* **Sampling.** Each seed gets ``num_samples - 1`` nodes drawn from its 1-hop and 2-hop
+  neighbourhood: every draw is a uniform random walk of one or two steps (the hop picked at
+  random), so nodes are drawn with replacement, a node without neighbours repeats itself, and no
+  2-hop adjacency is ever built (:func:`sample_neighborhood`, on the data layer's CSR index).
+* **Hop tokens.** Every node contributes three tokens ``[x, Âx, Â²x]``, precomputed once with the
+  cached normalised sparse adjacency (:func:`hop_features`); attention over the ``3K`` tokens of
+  a seed's sample then sees up to 4 hops while only 2-hop operations were run.
+* **Local module.** A transformer encoder over the seed's tokens (token projection plus a learnt
+  hop embedding) and an attention-weighted readout into one vector.
+* **Global module.** Attention from each seed to a codebook of centroids of the projected node
+  features, kept by exponential-moving-average k-means (:class:`VQCodebook`), with a log-count
+  bias so that centroids standing for many nodes weigh more.
+* **Prediction.** The local and global vectors, concatenated, through an MLP head.
+
+Memory depends on the batch of seeds, not on the graph: the only per-graph state is the hop
+features (3 x the feature matrix) and the CSR index.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from graphlib_pyg.data.graph import GraphIndex
+from graphlib_pyg.data.sampling import random_walk
+
+
+def sample_neighborhood(
+    index: GraphIndex, seeds: Tensor, num_samples: int, generator: torch.Generator | None = None
+) -> Tensor:
+    """The seed followed by ``num_samples - 1`` nodes from its 1- and 2-hop neighbourhood.
+
+    Each draw is a random walk of 1 or 2 uniform steps (hop chosen with probability 1/2), so the
+    draws are with replacement; a seed without neighbours repeats itself (padding).
+
+    Shapes:
+        seeds: (B,).  Returns: (B, num_samples), column 0 the seeds.
+    """
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    seeds = seeds.long().view(-1)
+    draws = num_samples - 1
+    if draws == 0:
+        return seeds.unsqueeze(1)
+    walks = random_walk(index, seeds.repeat_interleave(draws), 2, generator)  # (B * d, 3)
+    two = torch.rand(walks.size(0), generator=generator) < 0.5
+    picked = torch.where(two, walks[:, 2], walks[:, 1]).view(-1, draws)  # (B, d)
+    return torch.cat([seeds.unsqueeze(1), picked], dim=1)
+
+
+def hop_features(x: Tensor, adj: Tensor, hops: int = 2) -> Tensor:
+    """``[x, Âx, ..., Â^hops x]`` stacked per node, with ``adj`` the sparse ``Â``.
+
+    Shapes:
+        x: (N, F).  adj: (N, N) sparse.  Returns: (N, hops + 1, F).
+    """
+    out = [x]
+    for _ in range(hops):
+        out.append(torch.sparse.mm(adj, out[-1]))
+    return torch.stack(out, dim=1)
+
+
+class VQCodebook(nn.Module):
+    """Centroids of node embeddings kept by EMA k-means, read by attention with a log-count bias.
+
+    In training, :meth:`update` assigns each embedding to its nearest centroid and moves every
+    centroid towards the mean of its members with decay ``decay`` (counts decay the same way);
+    centroids are buffers, not parameters. :meth:`forward` is attention from queries to the
+    centroids: ``softmax(q k_c / sqrt(d) + log(count_c)) v_c``.
+
+    Args:
+        num_centroids: codebook size.
+        dim: embedding width.
+        decay: EMA decay of the centroid sums and counts.
+
+    Shapes:
+        - **update input:** z (B, dim)
+        - **forward input:** q (B, dim), keys/values projections applied inside
+        - **output:** (B, dim)
+    """
+
+    def __init__(self, num_centroids: int, dim: int, decay: float = 0.99) -> None:
+        super().__init__()
+        if num_centroids < 1 or not 0.0 < decay < 1.0:
+            raise ValueError(f"need num_centroids >= 1 and 0 < decay < 1, got {num_centroids}")
+        self.num_centroids, self.dim, self.decay = num_centroids, dim, decay
+        self.register_buffer("centroids", torch.randn(num_centroids, dim))
+        self.register_buffer("sums", self.centroids.clone())
+        self.register_buffer("counts", torch.ones(num_centroids))
+        self.key = nn.Linear(dim, dim)
+        self.value = nn.Linear(dim, dim)
+
+    def reset_parameters(self) -> None:
+        self.centroids.normal_()
+        self.sums.copy_(self.centroids)
+        self.counts.fill_(1.0)
+        self.key.reset_parameters()
+        self.value.reset_parameters()
+
+    def assign(self, z: Tensor) -> Tensor:
+        """Index of the nearest centroid of each row of ``z``."""
+        d = torch.cdist(z.detach(), self.centroids)  # (B, C)
+        return d.argmin(dim=1)
+
+    @torch.no_grad()
+    def update(self, z: Tensor) -> None:
+        """One EMA k-means step on the batch ``z`` (B, dim)."""
+        z = z.detach()
+        a = self.assign(z)
+        count = torch.bincount(a, minlength=self.num_centroids).to(z.dtype)
+        total = torch.zeros_like(self.sums).index_add_(0, a, z)
+        self.counts.mul_(self.decay).add_(count, alpha=1 - self.decay)
+        self.sums.mul_(self.decay).add_(total, alpha=1 - self.decay)
+        self.centroids.copy_(self.sums / self.counts.clamp(min=1e-6).unsqueeze(1))
+
+    def forward(self, q: Tensor) -> Tensor:
+        k, v = self.key(self.centroids), self.value(self.centroids)  # (C, dim)
+        logits = q @ k.t() / math.sqrt(self.dim) + self.counts.clamp(min=1e-6).log()
+        return torch.softmax(logits, dim=-1) @ v  # (B, dim)
+
+
+class LargeGT(nn.Module):
+    """LargeGT for node classification on large graphs (see the module docstring).
+
+    Use it in two steps: :meth:`prepare` once per graph (hop features and CSR index), then
+    :meth:`forward_seeds` on mini-batches of seed nodes. ``forward(x, adj)`` does both for every
+    node in chunks of ``seed_batch``, so the model also fits the ``model(x, adj)`` convention.
+
+    Args:
+        in_channels: node feature width F.
+        hidden_channels: token width d.
+        out_channels: number of classes.
+        num_layers: transformer encoder layers of the local module.
+        num_samples: K, nodes per seed's sample (seed included); 3K tokens.
+        heads: attention heads.
+        num_centroids: codebook size of the global module (0: local module only).
+        decay: EMA decay of the codebook.
+        dropout: dropout in the encoder and the head.
+        seed_batch: seeds per chunk in :meth:`forward`.
+
+    Shapes:
+        - **forward_seeds input:** seeds (B,)
+        - **output:** (B, out_channels)
+    """
+
+    HOPS = 2
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        num_samples: int = 20,
+        heads: int = 4,
+        num_centroids: int = 256,
+        decay: float = 0.99,
+        dropout: float = 0.1,
+        seed_batch: int = 1024,
+    ) -> None:
+        super().__init__()
+        if hidden_channels % heads:
+            raise ValueError(f"hidden_channels={hidden_channels} must divide by heads={heads}")
+        self.num_samples, self.seed_batch = num_samples, seed_batch
+        self.token = nn.Linear(in_channels, hidden_channels)
+        self.hop_emb = nn.Parameter(torch.zeros(self.HOPS + 1, hidden_channels))
+        layer = nn.TransformerEncoderLayer(
+            hidden_channels,
+            heads,
+            2 * hidden_channels,
+            dropout,
+            batch_first=True,
+            norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.readout = nn.Linear(hidden_channels, 1)
+        self.codebook = VQCodebook(num_centroids, hidden_channels, decay) if num_centroids else None
+        self.query = nn.Linear(hidden_channels, hidden_channels)
+        width = 2 * hidden_channels if num_centroids else hidden_channels
+        self.head = nn.Sequential(
+            nn.Linear(width, hidden_channels),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_channels, out_channels),
+        )
+        self._ctx: tuple | None = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.LayerNorm)):
+                m.reset_parameters()
+            elif isinstance(m, nn.MultiheadAttention):
+                m._reset_parameters()
+        nn.init.normal_(self.hop_emb, std=0.02)
+        if self.codebook is not None:
+            self.codebook.reset_parameters()
+
+    def prepare(self, x: Tensor, adj: Tensor, index: GraphIndex | None = None) -> None:
+        """Precompute the hop features ``[x, Âx, Â²x]`` and the CSR index of one graph."""
+        if index is None:
+            crow, col = adj.crow_indices(), adj.col_indices()
+            rows = torch.repeat_interleave(torch.arange(crow.numel() - 1), crow.diff())
+            keep = rows != col  # the sampler walks the graph without its self-loops
+            index = GraphIndex(torch.stack([col[keep], rows[keep]]), x.size(0))
+        with torch.no_grad():
+            feats = hop_features(x.float(), adj, self.HOPS)  # (N, 3, F)
+        self._ctx = (feats, index)
+
+    def forward_seeds(self, seeds: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        if self._ctx is None:
+            raise RuntimeError("call prepare(x, adj) before forward_seeds(seeds)")
+        feats, index = self._ctx
+        sample = sample_neighborhood(index, seeds, self.num_samples, generator)  # (B, K)
+        b, k = sample.shape
+        tokens = self.token(feats[sample.view(-1)].to(self.hop_emb.device))  # (B K, 3, d)
+        tokens = (tokens + self.hop_emb).view(b, k * (self.HOPS + 1), -1)  # (B, 3K, d)
+        h = self.encoder(tokens)  # (B, 3K, d)
+        weights = torch.softmax(self.readout(h).squeeze(-1), dim=1)  # (B, 3K)
+        local = (weights.unsqueeze(-1) * h).sum(1)  # (B, d)
+        if self.codebook is None:
+            return self.head(local)
+        z = tokens[:, 0]  # the seed's own projected features (hop 0)
+        if self.training:
+            self.codebook.update(z)
+        glob = self.codebook(self.query(z))
+        return self.head(torch.cat([local, glob], dim=1))
+
+    def forward(self, x: Tensor, adj: Tensor) -> Tensor:
+        """Outputs for every node, computed in chunks of ``seed_batch`` seeds."""
+        key = (x.data_ptr(), tuple(x.shape), x._version, id(adj))
+        if getattr(self, "_key", None) != key:
+            self.prepare(x, adj)
+            self._key = key
+        seeds = torch.arange(x.size(0))
+        return torch.cat([self.forward_seeds(s) for s in seeds.split(self.seed_batch)])
