@@ -81,8 +81,27 @@ def _branch_conv(model: str, cfg: dict, n_inputs: int) -> Callable[[int, int], n
         h = heads // n_inputs
         return lambda i, o: GATConv(i, o // h, heads=h, dropout=cfg.get("dropout", 0.0))
     raise ValueError(
-        f"la_style=branch supports the models gcn, sage and gat, not {model!r}; "
+        f"la_style=branch supports the models gcn, sage, gat and gcn2, not {model!r}; "
         "use la_style=concat (any model) or la_style=mean"
+    )
+
+
+def _branch_linear(model: nn.Module, n_inputs: int, in_channels: int) -> None:
+    """Split GCNII's first linear map ``lins[0]`` into one map per input block, in place.
+
+    Each branch maps ``F -> W / n_inputs`` and the outputs are concatenated: the same width and
+    parameter count as the original ``Linear(F, W)``.
+    """
+    from graphlib_pyg.augment.local import BranchedInput
+
+    width = model.hidden_channels
+    if width % n_inputs:
+        raise ValueError(
+            f"GCNII's hidden width {width} is not divisible by {n_inputs} inputs; "
+            "use a multiple of 1 + la_concat"
+        )
+    model.lins[0] = BranchedInput(
+        [nn.Linear(in_channels, width // n_inputs) for _ in range(n_inputs)], in_channels
     )
 
 
@@ -178,7 +197,10 @@ class LocalAugmentationPlan:
             model, p = build(in_channels, p), 0.0
         if style == "branch":
             inner = model.model if isinstance(model, InputDropout) else model
-            branch_first_layer(inner, n, _branch_conv(model_name, cfg, n), in_channels)
+            if model_name == "gcn2":  # GCNII's first layer is a linear map: one per input
+                _branch_linear(inner, n, in_channels)
+            else:
+                branch_first_layer(inner, n, _branch_conv(model_name, cfg, n), in_channels)
         return LocalAugmentation(
             model,
             generator,

@@ -161,6 +161,12 @@ def _gin(i, h, o, layers, dropout, **kw):
     return pyg_models.GIN(i, h, layers, o, dropout=dropout)
 
 
+def _gcn2(i, h, o, layers, dropout, alpha=0.1, theta=0.5, **kw):
+    from graphlib_pyg.nn.conv.gcnii import GCNII
+
+    return GCNII(i, h, o, num_layers=layers, alpha=alpha, theta=theta, dropout=dropout)
+
+
 def _dagnn(i, h, o, layers, dropout, K=10, **kw):
     from graphlib_pyg.nn.conv.dagnn_conv import DAGNN
 
@@ -409,6 +415,7 @@ MODELS: dict[str, ModelSpec] = {
     "gat": ModelSpec("gat", _gat, "edge_index", {"heads": 8, "v2": False, "out_heads": None}),
     "gin": ModelSpec("gin", _gin, "sum"),
     "dagnn": ModelSpec("dagnn", _dagnn, "gcn", {"K": 10}),
+    "gcn2": ModelSpec("gcn2", _gcn2, "gcn", {"alpha": 0.1, "theta": 0.5}),
     "gmn": ModelSpec("gmn", _gmn, "edge_index", GMN_OPTIONS),
     "gps": ModelSpec(
         "gps",

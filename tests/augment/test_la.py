@@ -338,8 +338,8 @@ def test_sample_equals_the_plain_decoder_and_tracks_weight_updates():
     assert not torch.allclose(a, b)
 
 
-@pytest.mark.parametrize("model", ["gat", "sage"])
-def test_harness_branch_style_for_gat_and_sage_keeps_parameter_count(model):
+@pytest.mark.parametrize("model", ["gat", "sage", "gcn2"])
+def test_harness_branch_style_for_gat_sage_gcn2_keeps_parameter_count(model):
     from graphlib_pyg.bench.harness import run_benchmark
 
     data = {"num_nodes": 200, "homophily": 0.9}
