@@ -36,7 +36,7 @@ LA_OPTIONS: dict = {
     "la_tem": 0.5,  # sharpening temperature T (1 = no sharpening)
     "la_lam": 1.0,  # consistency weight lambda (0 = no consistency loss)
     "la_source": "generator",  # generator | copy (X_bar = X: the "concat X with itself" ablation)
-    "la_eval": "fixed",  # fixed (one seeded draw per run) | mean (average over la_eval_draws)
+    "la_eval": "fixed",  # fixed (one seeded draw) | mean (of la_eval_draws) | redraw (reference)
     "la_eval_draws": 5,
     "la_hidden": 256,  # generator width
     "la_latent": 10,  # generator latent size

@@ -11,10 +11,12 @@ Three ways, from least to most invasive:
 3. :class:`LocalAugmentation` with ``style="mean"`` feeds ``(X + X_bar) / 2`` (no wider input;
    the cheap option for large graphs).
 
-Evaluation never uses fresh noise: ``eval_policy="fixed"`` draws the generated matrices once from
-``eval_seed`` and reuses them for every evaluation of the same features (the reference code's
-behaviour: one draw made before training); ``"mean"`` averages the model's outputs over
-``eval_draws`` seeded draws.
+Evaluation is reproducible: ``eval_policy="fixed"`` draws the generated matrices once from
+``eval_seed`` and reuses them for every evaluation of the same features; ``"mean"`` averages the
+model's outputs over ``eval_draws`` seeded draws; ``"redraw"`` makes a new seeded draw at every
+evaluation (the k-th evaluation uses seed ``eval_seed + k``), which is the reference code's
+behaviour: it draws new matrices for validation every epoch and keeps the best epoch's model
+together with its draw.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from torch import Tensor, nn
 from graphlib_pyg.nn.models import dropout_
 
 STYLES = ("concat", "mean")
-EVAL_POLICIES = ("fixed", "mean")
+EVAL_POLICIES = ("fixed", "mean", "redraw")
 
 
 class LocalAugmentation(nn.Module):
@@ -43,7 +45,7 @@ class LocalAugmentation(nn.Module):
             ``sample(x, generator=None) -> (N, F)``); its parameters are frozen.
         n_aug: generated matrices per call.
         style: ``"concat"`` or ``"mean"`` (average of ``x`` and the generated matrices).
-        eval_policy: ``"fixed"`` or ``"mean"`` (see the module docstring).
+        eval_policy: ``"fixed"``, ``"mean"`` or ``"redraw"`` (see the module docstring).
         eval_seed: seed of the evaluation draws.
         eval_draws: draws averaged by ``eval_policy="mean"``.
         source: ``"generator"``, or ``"copy"`` to use ``x`` itself as every ``X_bar`` (the
@@ -108,6 +110,7 @@ class LocalAugmentation(nn.Module):
             generator.requires_grad_(False)
         self._fixed_key: tuple | None = None
         self._fixed: list[Tensor] | None = None
+        self._evals = 0  # evaluations so far, for eval_policy="redraw"
 
     @property
     def generator(self) -> nn.Module | None:
@@ -117,6 +120,7 @@ class LocalAugmentation(nn.Module):
         if hasattr(self.model, "reset_parameters"):
             self.model.reset_parameters()
         self._fixed_key = self._fixed = None
+        self._evals = 0
 
     def _draw(self, x: Tensor, gen: torch.Generator | None) -> list[Tensor]:
         if self.source == "copy":
@@ -161,6 +165,10 @@ class LocalAugmentation(nn.Module):
     def forward(self, x: Tensor, *args, **kwargs):
         if self.training or self.eval_policy == "fixed":
             return self.model(self.augmented_input(x), *args, **kwargs)
+        if self.eval_policy == "redraw":
+            self._evals += 1
+            bars = self._draw(x, self._seeded(self._evals))
+            return self.model(self._combine(x, bars), *args, **kwargs)
         outs = [
             self.model(self._combine(x, self._draw(x, self._seeded(d))), *args, **kwargs)
             for d in range(self.eval_draws)

@@ -206,6 +206,17 @@ def test_wrapper_fresh_in_training_fixed_in_eval_with_unmodified_pyg_model():
     assert torch.allclose(m, torch.stack(draws).mean(0), atol=1e-6)
 
 
+def test_wrapper_redraw_policy_draws_a_new_seeded_matrix_per_evaluation():
+    x = torch.randn(6, 3)
+    model = LocalAugmentation(torch.nn.Identity(), _Fixed(), eval_policy="redraw").eval()
+    first, second = model(x), model(x)
+    assert not torch.equal(first, second)  # the k-th evaluation uses seed eval_seed + k
+    assert torch.equal(first[:, 3:], x + torch.randn(x.shape, generator=model._seeded(1)))
+    assert torch.equal(second[:, 3:], x + torch.randn(x.shape, generator=model._seeded(2)))
+    model.reset_parameters()
+    assert torch.equal(model(x), first)  # reproducible per run
+
+
 def test_wrapper_mean_and_copy_styles():
     x = torch.randn(4, 3)
     ident = torch.nn.Identity()
