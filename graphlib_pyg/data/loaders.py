@@ -161,6 +161,11 @@ def exact_batch(
         raise ValueError(f"num_hops must be >= 0, got {num_hops}")
     if adj is None:
         return seeds, None
+    if seeds.numel() and (int(seeds.min()) < 0 or int(seeds.max()) >= index.num_nodes):
+        raise ValueError(
+            f"seed ids must lie in [0, {index.num_nodes}), got [{int(seeds.min())}, "
+            f"{int(seeds.max())}]"
+        )
     if torch.unique(seeds).numel() != seeds.numel():
         raise ValueError("exact_batch needs distinct seed nodes")
     if table is None:

@@ -57,6 +57,8 @@ def test_exact_batch_gives_the_full_graph_outputs_whatever_the_batch(model, kind
         assert not torch.allclose(out, full[seeds], atol=1e-3)
     with pytest.raises(ValueError, match="distinct seed"):
         exact_batch(index, torch.tensor([1, 1]), 2, kind)
+    with pytest.raises(ValueError, match=r"\[0, 2000\)"):
+        exact_batch(index, torch.tensor([5, 2000]), 2, kind)
 
 
 def test_shard_is_disjoint_padded_and_interleaves_global_batches():

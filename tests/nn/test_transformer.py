@@ -42,6 +42,8 @@ def test_eigenpairs_match_the_dense_decomposition_and_pad_small_graphs():
     assert vecs.shape == (3, 4) and (vecs[:, 2:] == 0).all() and (vals[2:] == 0).all()
     with pytest.raises(ValueError, match="k must be"):
         laplacian_eigenpairs(ei, 120, 0)
+    with pytest.raises(ValueError, match="120"):  # an edge to node 120 of a 120-node graph
+        laplacian_eigenpairs(torch.tensor([[0], [120]]), 120, 2)
 
 
 def test_eigenpairs_of_a_large_graph_never_build_a_dense_matrix():
@@ -224,6 +226,8 @@ def test_largegt_trains_on_seed_batches_through_the_harness():
         model.forward_seeds(torch.arange(3))
     model.prepare(data.x, index.adj_t("gcn"), index)
     assert model.forward_seeds(torch.arange(7)).shape == (7, 3)
+    with pytest.raises(ValueError, match=r"\[0, 200\)"):
+        model.forward_seeds(torch.tensor([200]))
     rows = run_benchmark(
         "largegt",
         "csbm",

@@ -216,6 +216,8 @@ class LargeGT(nn.Module):
         if self._ctx is None:
             raise RuntimeError("call prepare(x, adj) before forward_seeds(seeds)")
         feats, index = self._ctx
+        if seeds.numel() and (int(seeds.min()) < 0 or int(seeds.max()) >= index.num_nodes):
+            raise ValueError(f"seed ids must lie in [0, {index.num_nodes}) for this graph")
         sample = sample_neighborhood(index, seeds, self.num_samples, generator)  # (B, K)
         b, k = sample.shape
         tokens = self.token(feats[sample.view(-1)].to(self.hop_emb.device))  # (B K, 3, d)

@@ -31,8 +31,11 @@ def laplacian_eigenpairs(
     import scipy.sparse as sp
     from scipy.sparse.linalg import eigsh
 
+    from graphlib_pyg.data.graph import validate_graph
+
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    validate_graph(edge_index, num_nodes)  # shape, dtype and index range, named in the error
     n = int(num_nodes)
     vecs, vals = np.zeros((n, k), dtype=np.float64), np.zeros(k, dtype=np.float64)
     if n >= 2:
