@@ -58,6 +58,17 @@ def _to(g, device: torch.device):
     return g.to(device)
 
 
+class _SeedForward(nn.Module):
+    """``forward(seeds) = model.forward_seeds(seeds)``: what DDP wraps for seed-batched models."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, seeds: Tensor) -> Tensor:
+        return self.model.forward_seeds(seeds)
+
+
 class _LinkModel(nn.Module):
     """Encoder + pair predictor (+ learnt embedding) as one module, for one DDP wrapper."""
 
@@ -400,38 +411,58 @@ class BackpropTrainer:
 
         return batches
 
-    def _seed_step(self, model, opt, loss_fn, y: Tensor, train: Tensor, g):
-        """Mini-batches of training seeds for models with ``prepare``/``forward_seeds``."""
-        from graphlib_pyg.distributed import shard
+    def _seed_step(self, model, opt, loss_fn, y: Tensor, train: Tensor, g, info=None, run=None):
+        """Mini-batches of training seeds for models with ``prepare``/``forward_seeds``.
+
+        ``run(seeds)`` computes the outputs (default ``model.forward_seeds``; in a distributed
+        run the DDP wrapper); each rank takes its :func:`~graphlib_pyg.distributed.shard`.
+        """
+        from graphlib_pyg.distributed import all_reduce_mean, shard
 
         data, c = self.task.data, self.cfg
         model.prepare(data.x, g, self.task.index())  # hop features once per run
+        run = run or model.forward_seeds
         seed, epoch = int(torch.initial_seed()) % 2**31, 0
 
         def step() -> float:
             nonlocal epoch
             epoch += 1
             model.train()
-            total = 0.0
-            for seeds in shard(train, None, epoch, seed).split(c["batch_size"]):
+            total, count = 0.0, 0
+            for seeds in shard(train, info, epoch, seed).split(c["batch_size"]):
                 opt.zero_grad()
-                loss = loss_fn(model.forward_seeds(seeds), y[seeds])
+                target = y[seeds].to(self._device(info))
+                loss = loss_fn(run(seeds), target)
                 loss.backward()
                 opt.step()
-                total += float(loss.detach()) * seeds.numel()
-            return total / max(train.numel(), 1)
+                total, count = total + float(loss.detach()) * seeds.numel(), count + seeds.numel()
+            return all_reduce_mean(total / max(count, 1))
 
         return step
 
-    def _seed_outputs(self, model, nodes: Tensor) -> Tensor:
-        """Outputs (N, C) for ``nodes`` from ``forward_seeds`` in chunks of ``eval_batch``, with
-        a fixed sampling seed so that every evaluation of the same weights agrees."""
+    def _seed_outputs(self, model, nodes: Tensor, info=None) -> Tensor:
+        """Outputs (N, C) for ``nodes`` from ``forward_seeds`` in chunks of ``eval_batch``.
+
+        Chunk ``k`` samples with a generator seeded ``k``, so every evaluation of the same
+        weights agrees, and in a distributed run (chunk ``k`` on rank ``k % world``, rows
+        gathered) the outputs are those of one process.
+        """
+        from graphlib_pyg.distributed import all_gather_rows
+
         task, c = self.task, self.cfg
-        gen = torch.Generator().manual_seed(0)
+        rank, world = (0, 1) if info is None else (info.rank, info.world_size)
+        device = self._device(info)
         model.eval()
+        chunks = nodes.split(c["eval_batch"])
+        ids, outs = [nodes[:0]], [torch.zeros(0, task.num_classes, device=device)]
+        for k in range(rank, len(chunks), world):
+            gen = torch.Generator().manual_seed(k)
+            outs.append(model.forward_seeds(chunks[k], generator=gen))
+            ids.append(chunks[k])
+        ids = all_gather_rows(torch.cat(ids).to(device)).cpu()
+        rows = all_gather_rows(torch.cat(outs)).cpu()
         out = torch.zeros(task.num_nodes, task.num_classes)
-        for chunk in nodes.split(c["eval_batch"]):
-            out[chunk] = model.forward_seeds(chunk, generator=gen)
+        out[ids] = rows
         return out
 
     def _chunked_outputs(self, model: nn.Module, nodes: Tensor, info=None) -> Tensor:
@@ -513,21 +544,30 @@ class BackpropTrainer:
             )
         device = info.device
         model = self._build(data.x.size(1), task.num_classes)
-        if hasattr(model, "forward_seeds"):
-            raise ValueError(f"{self.spec.name!r} samples its own seeds; no distributed run yet")
         self._init(model, data.x, self._graph_arg(data))
         model = model.to(device)
-        ddp = DistributedDataParallel(model)  # broadcasts rank 0's parameters
-        opt = torch.optim.Adam(ddp.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
         y = data.y.float() if task.multilabel else data.y
         loss_fn = F.binary_cross_entropy_with_logits if task.multilabel else F.cross_entropy
-        step = self._minibatch_step(ddp, opt, loss_fn, y, split.train, info)  # shared shuffle
-        torch.manual_seed(int(torch.initial_seed()) + 7919 * info.rank)  # own dropout masks
+        seeded = hasattr(model, "forward_seeds")  # LargeGT-style: samples around its seeds
+        if seeded:  # DDP must wrap the call that runs: forward_seeds; buffers sync themselves
+            ddp = DistributedDataParallel(_SeedForward(model), broadcast_buffers=False)
+        else:
+            ddp = DistributedDataParallel(model)  # broadcasts rank 0's parameters
+        opt = torch.optim.Adam(ddp.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
+        if seeded:
+            g = self._graph_arg(data)
+            step = self._seed_step(model, opt, loss_fn, y, split.train, g, info, ddp)
+        else:
+            step = self._minibatch_step(ddp, opt, loss_fn, y, split.train, info)
+        torch.manual_seed(int(torch.initial_seed()) + 7919 * info.rank)  # own random streams
         nodes = torch.unique(torch.cat([split.val, split.test]))
 
         @torch.no_grad()
         def evaluate() -> tuple[float, float, float]:
-            out = self._chunked_outputs(model, nodes, info)
+            if seeded:
+                out = self._seed_outputs(model, nodes, info)
+            else:
+                out = self._chunked_outputs(model, nodes, info)
             val_loss = float(loss_fn(out[split.val], y[split.val]))
             return task.evaluate(out, split.val), task.evaluate(out, split.test), val_loss
 

@@ -274,3 +274,42 @@ def test_cli_nproc_runs_ranks_and_writes_once(tmp_path, capsys):
     assert [r["run"] for r in rows] == [0, 1]  # rank 0 only: no duplicated rows
     with pytest.raises(SystemExit, match="--nproc must be >= 1"):
         main([*argv, "--nproc", "0"])
+
+
+def _largegt_worker(out_dir: str) -> None:
+    from graphlib_pyg.nn.transformer import VQCodebook
+
+    rank = torch.distributed.get_rank()
+    state = _capture_first_grads(None)
+    orig, books = VQCodebook.update, {"updates": 0, "same": True}
+
+    def update(self, z):
+        orig(self, z)
+        every = all_gather_rows(self.centroids.reshape(1, -1))
+        books["same"] = books["same"] and bool((every == every[0]).all())
+        books["updates"] += 1
+
+    VQCodebook.update = update
+    run_benchmark(
+        "largegt",
+        "csbm",
+        runs=1,
+        epochs=2,
+        out=os.path.join(out_dir, "ddp.jsonl"),
+        config={"batch_size": 32, "hidden": 16, "num_samples": 5, "num_centroids": 8},
+        data=dict(DATA),
+        progress=False,
+    )
+    with open(os.path.join(out_dir, f"steps{rank}.json"), "w") as f:
+        json.dump({**state, **{f"book_{k}": v for k, v in books.items()}}, f)
+
+
+def test_largegt_trains_data_parallel_with_identical_replicas_and_codebooks(tmp_path):
+    launch(_largegt_worker, 2, (str(tmp_path),), timeout_s=300)
+    for rank in (0, 1):
+        s = json.loads((tmp_path / f"steps{rank}.json").read_text())
+        # 180 seeds / 2 ranks = 90 per rank: 3 batches of 32 per epoch, 2 epochs
+        assert s["steps"] == 6 and s["same"], s
+        assert s["book_updates"] == 6 and s["book_same"], s
+    (row,) = read_results(tmp_path / "ddp.jsonl")
+    assert row["model"] == "largegt" and 0.0 <= row["test"] <= 1.0

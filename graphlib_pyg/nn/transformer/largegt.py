@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from graphlib_pyg.data.graph import GraphIndex
@@ -70,7 +71,8 @@ class VQCodebook(nn.Module):
 
     In training, :meth:`update` assigns each embedding to its nearest centroid and moves every
     centroid towards the mean of its members with decay ``decay`` (counts decay the same way);
-    centroids are buffers, not parameters. :meth:`forward` is attention from queries to the
+    centroids are buffers, not parameters. In a data-parallel run the batch statistics are
+    all-reduced first, so every replica makes the same update. :meth:`forward` is attention from queries to the
     centroids: ``softmax(q k_c / sqrt(d) + log(count_c)) v_c``.
 
     Args:
@@ -114,6 +116,9 @@ class VQCodebook(nn.Module):
         a = self.assign(z)
         count = torch.bincount(a, minlength=self.num_centroids).to(z.dtype)
         total = torch.zeros_like(self.sums).index_add_(0, a, z)
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            dist.all_reduce(count)  # data-parallel: one EMA step on the global batch, so the
+            dist.all_reduce(total)  # replicas' codebooks stay identical
         self.counts.mul_(self.decay).add_(count, alpha=1 - self.decay)
         self.sums.mul_(self.decay).add_(total, alpha=1 - self.decay)
         self.centroids.copy_(self.sums / self.counts.clamp(min=1e-6).unsqueeze(1))
