@@ -72,8 +72,8 @@ class VQCodebook(nn.Module):
     In training, :meth:`update` assigns each embedding to its nearest centroid and moves every
     centroid towards the mean of its members with decay ``decay`` (counts decay the same way);
     centroids are buffers, not parameters. In a data-parallel run the batch statistics are
-    all-reduced first, so every replica makes the same update. :meth:`forward` is attention from queries to the
-    centroids: ``softmax(q k_c / sqrt(d) + log(count_c)) v_c``.
+    all-reduced first, so every replica makes the same update. :meth:`forward` is attention
+    from queries to the centroids: ``softmax(q k_c / sqrt(d) + log(count_c)) v_c``.
 
     Args:
         num_centroids: codebook size.
