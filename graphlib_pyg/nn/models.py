@@ -114,6 +114,8 @@ class ModelSpec:
         link: ``None`` for node encoders (usable on any task; link tasks add an MLP on
             :math:`h_i \\odot h_j`), or the name of a structural link predictor (``"ncn"``,
             ``"ncnc"``) that only scores node pairs and reads the graph itself.
+        hops: ``hops(options)``, the number of hops the model reads when that is not
+            ``num_layers`` (DAGNN: its ``K`` propagation steps); used by exact mini-batches.
     """
 
     name: str
@@ -121,6 +123,7 @@ class ModelSpec:
     adj: str | None
     options: dict = field(default_factory=dict)
     link: str | None = None
+    hops: Callable[[dict], int] | None = field(default=None, repr=False)
 
 
 def _mlp(i, h, o, layers, dropout, **kw):
@@ -414,7 +417,7 @@ MODELS: dict[str, ModelSpec] = {
     "sage": ModelSpec("sage", _sage, "mean"),
     "gat": ModelSpec("gat", _gat, "edge_index", {"heads": 8, "v2": False, "out_heads": None}),
     "gin": ModelSpec("gin", _gin, "sum"),
-    "dagnn": ModelSpec("dagnn", _dagnn, "gcn", {"K": 10}),
+    "dagnn": ModelSpec("dagnn", _dagnn, "gcn", {"K": 10}, hops=lambda o: o["K"]),
     "gcn2": ModelSpec("gcn2", _gcn2, "gcn", {"alpha": 0.1, "theta": 0.5}),
     "gmn": ModelSpec("gmn", _gmn, "edge_index", GMN_OPTIONS),
     "gps": ModelSpec(

@@ -400,9 +400,7 @@ class BackpropTrainer:
             order = shard(torch.arange(train.numel()), info, epoch, seed)
             for chunk in order.split(c["batch_size"]):
                 if c["sampler"] == "exact":
-                    n_id, g = exact_batch(
-                        index, train[chunk], c["num_layers"], self.spec.adj, table
-                    )
+                    n_id, g = exact_batch(index, train[chunk], self._hops(), self.spec.adj, table)
                     yield data.x[n_id].to(device), _to(g, device), train[chunk]
                 else:
                     batch = loader.sample(chunk)
@@ -485,7 +483,7 @@ class BackpropTrainer:
         model.eval()
         ids, outs = [nodes[:0]], [torch.zeros(0, task.num_classes, device=device)]
         for chunk in chunks[rank::world]:
-            n_id, g = exact_batch(index, chunk, c["num_layers"], self.spec.adj, table)
+            n_id, g = exact_batch(index, chunk, self._hops(), self.spec.adj, table)
             outs.append(model(x[n_id].to(device), _to(g, device))[: chunk.numel()])
             ids.append(chunk)
         ids = all_gather_rows(torch.cat(ids).to(device)).cpu()
@@ -493,6 +491,12 @@ class BackpropTrainer:
         out = torch.zeros(task.num_nodes, task.num_classes)
         out[ids] = rows
         return out
+
+    def _hops(self) -> int:
+        """How many hops of neighbourhood the model reads (its number of propagation steps)."""
+        if self.spec.hops is not None:
+            return int(self.spec.hops({**self.spec.options, **self.model_options, **self.cfg}))
+        return int(self.cfg["num_layers"])
 
     @staticmethod
     def _device(info) -> torch.device:
