@@ -15,7 +15,7 @@ model added on top of the loaded graph.
   stops fitting between 20k and 40k nodes here; the table says where.
 
     python benchmarks/perf/largegt_scaling.py [--sizes 100000 400000 1600000] [--seeds 4096]
-        [--batch 512] [--gps-sizes 5000 10000 20000 40000] [--json PATH]
+        [--batch 512] [--gps-sizes 5000 10000 20000 40000] [--hop-dtype float16] [--json PATH]
 """
 
 from __future__ import annotations
@@ -62,7 +62,10 @@ def worker(mode: str, n: int, args) -> dict:
     base = rss_mb()
     row = {"mode": mode, "nodes": n, "graph_mb": round(storage_mb, 1)}
     if mode == "largegt":
-        model = LargeGT(FEATURES, HIDDEN, CLASSES, num_layers=2, num_samples=20, heads=4)
+        model = LargeGT(
+            FEATURES, HIDDEN, CLASSES, num_layers=2, num_samples=20, heads=4,
+            hop_dtype=args.hop_dtype,
+        )  # fmt: skip
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         t0 = time.perf_counter()
         index = GraphIndex(data.edge_index, n)
@@ -102,6 +105,7 @@ def run_worker(mode: str, n: int, args) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", mode, "--n", str(n)]
     cmd += ["--seeds", str(args.seeds), "--batch", str(args.batch), "--seed", str(args.seed)]
     cmd += ["--gps-limit-gb", str(args.gps_limit_gb), "--threads", str(args.threads)]
+    cmd += ["--hop-dtype", args.hop_dtype]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
@@ -120,6 +124,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--gps-limit-gb", type=float, default=16.0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--hop-dtype", default="float32", choices=("float32", "float16"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None)
     p.add_argument("--worker", choices=("largegt", "gps"), help=argparse.SUPPRESS)
@@ -129,7 +134,10 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.n, args)))
         return
     rows = []
-    print(f"LargeGT: {args.seeds} seeds in batches of {args.batch}, {args.threads} thread(s)")
+    print(
+        f"LargeGT: {args.seeds} seeds in batches of {args.batch}, {args.threads} thread(s), "
+        f"hop features in {args.hop_dtype}"
+    )
     print("| nodes | graph MB | prepare s | s / 1k seeds | peak RSS MB | added MB |")
     print("|--:|--:|--:|--:|--:|--:|")
     for n in args.sizes:

@@ -349,6 +349,7 @@ LARGEGT_OPTIONS: dict = {
     "num_centroids": 256,
     "decay": 0.99,
     "seed_batch": 1024,
+    "hop_dtype": "float32",
 }
 
 

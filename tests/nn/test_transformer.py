@@ -217,6 +217,22 @@ def test_codebook_ema_kmeans_finds_clusters_and_biases_attention_by_count():
     assert torch.allclose(out, want, atol=1e-3)
 
 
+def test_largegt_half_precision_hop_features_halve_storage_and_keep_outputs():
+    from graphlib_pyg.nn.transformer import LargeGT
+
+    data, index = _graph(200)
+    outs = {}
+    for dtype in ("float32", "float16"):
+        torch.manual_seed(0)
+        model = LargeGT(8, 16, 3, num_samples=5, heads=2, hop_dtype=dtype).eval()
+        model.prepare(data.x, index.adj_t("gcn"), index)
+        outs[dtype] = model.forward_seeds(torch.arange(20), torch.Generator().manual_seed(1))
+        assert model._ctx[0].dtype == getattr(torch, dtype)
+    assert torch.allclose(outs["float32"], outs["float16"], atol=1e-2)
+    with pytest.raises(ValueError, match="hop_dtype"):
+        LargeGT(8, 16, 3, hop_dtype="int8")
+
+
 def test_largegt_trains_on_seed_batches_through_the_harness():
     from graphlib_pyg.nn.transformer import LargeGT
 

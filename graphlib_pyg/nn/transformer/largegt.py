@@ -147,6 +147,9 @@ class LargeGT(nn.Module):
         decay: EMA decay of the codebook.
         dropout: dropout in the encoder and the head.
         seed_batch: seeds per chunk in :meth:`forward`.
+        hop_dtype: storage type of the precomputed hop features, ``"float32"`` or
+            ``"float16"`` (half the memory of the largest per-graph array; tokens are computed
+            in float32 after the gather).
 
     Shapes:
         - **forward_seeds input:** seeds (B,)
@@ -167,8 +170,12 @@ class LargeGT(nn.Module):
         decay: float = 0.99,
         dropout: float = 0.1,
         seed_batch: int = 1024,
+        hop_dtype: str = "float32",
     ) -> None:
         super().__init__()
+        if hop_dtype not in ("float32", "float16"):
+            raise ValueError(f"hop_dtype must be 'float32' or 'float16', got {hop_dtype!r}")
+        self.hop_dtype = getattr(torch, hop_dtype)
         if hidden_channels % heads:
             raise ValueError(f"hidden_channels={hidden_channels} must divide by heads={heads}")
         self.num_samples, self.seed_batch = num_samples, seed_batch
@@ -214,7 +221,7 @@ class LargeGT(nn.Module):
             keep = rows != col  # the sampler walks the graph without its self-loops
             index = GraphIndex(torch.stack([col[keep], rows[keep]]), x.size(0))
         with torch.no_grad():
-            feats = hop_features(x.float(), adj, self.HOPS)  # (N, 3, F)
+            feats = hop_features(x.float(), adj, self.HOPS).to(self.hop_dtype)  # (N, 3, F)
         self._ctx = (feats, index)
 
     def forward_seeds(self, seeds: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -225,7 +232,8 @@ class LargeGT(nn.Module):
             raise ValueError(f"seed ids must lie in [0, {index.num_nodes}) for this graph")
         sample = sample_neighborhood(index, seeds, self.num_samples, generator)  # (B, K)
         b, k = sample.shape
-        tokens = self.token(feats[sample.view(-1)].to(self.hop_emb.device))  # (B K, 3, d)
+        rows = feats[sample.view(-1)].to(self.hop_emb.device, torch.float32)  # (B K, 3, F)
+        tokens = self.token(rows)  # (B K, 3, d)
         tokens = (tokens + self.hop_emb).view(b, k * (self.HOPS + 1), -1)  # (B, 3K, d)
         h = self.encoder(tokens)  # (B, 3K, d)
         weights = torch.softmax(self.readout(h).squeeze(-1), dim=1)  # (B, 3K)
