@@ -54,16 +54,23 @@ def sample_neighborhood(
     return torch.cat([seeds.unsqueeze(1), picked], dim=1)
 
 
-def hop_features(x: Tensor, adj: Tensor, hops: int = 2) -> Tensor:
+def hop_features(x: Tensor, adj: Tensor, hops: int = 2, dtype: torch.dtype | None = None) -> Tensor:
     """``[x, Âx, ..., Â^hops x]`` stacked per node, with ``adj`` the sparse ``Â``.
+
+    The products are computed in ``x``'s precision and written one hop at a time into an
+    output of ``dtype`` (default ``x.dtype``), so a half-precision result never holds a
+    full-precision copy of all hops.
 
     Shapes:
         x: (N, F).  adj: (N, N) sparse.  Returns: (N, hops + 1, F).
     """
-    out = [x]
-    for _ in range(hops):
-        out.append(torch.sparse.mm(adj, out[-1]))
-    return torch.stack(out, dim=1)
+    out = torch.empty(x.size(0), hops + 1, x.size(1), dtype=dtype or x.dtype, device=x.device)
+    out[:, 0] = x
+    h = x
+    for k in range(1, hops + 1):
+        h = torch.sparse.mm(adj, h)
+        out[:, k] = h
+    return out
 
 
 class VQCodebook(nn.Module):
@@ -221,7 +228,7 @@ class LargeGT(nn.Module):
             keep = rows != col  # the sampler walks the graph without its self-loops
             index = GraphIndex(torch.stack([col[keep], rows[keep]]), x.size(0))
         with torch.no_grad():
-            feats = hop_features(x.float(), adj, self.HOPS).to(self.hop_dtype)  # (N, 3, F)
+            feats = hop_features(x.float(), adj, self.HOPS, self.hop_dtype)  # (N, 3, F)
         self._ctx = (feats, index)
 
     def forward_seeds(self, seeds: Tensor, generator: torch.Generator | None = None) -> Tensor:
