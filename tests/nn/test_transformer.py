@@ -190,9 +190,11 @@ def test_hop_features_are_powers_of_the_normalised_adjacency():
     adj = index.adj_t("gcn")
     dense = adj.plain.to_dense()
     f = hop_features(data.x, adj)
-    assert f.shape == (60, 3, 8)
-    assert torch.allclose(f[:, 1], dense @ data.x, atol=1e-5)
-    assert torch.allclose(f[:, 2], dense @ dense @ data.x, atol=1e-5)
+    assert f.shape == (3, 60, 8) and torch.equal(f[0], data.x)
+    assert torch.allclose(f[1], dense @ data.x, atol=1e-5)
+    assert torch.allclose(f[2], dense @ dense @ data.x, atol=1e-5)
+    half = hop_features(data.x, adj, dtype=torch.float16)
+    assert half.dtype == torch.float16 and torch.allclose(half.float(), f, atol=1e-2)
 
 
 def test_codebook_ema_kmeans_finds_clusters_and_biases_attention_by_count():

@@ -55,21 +55,27 @@ def sample_neighborhood(
 
 
 def hop_features(x: Tensor, adj: Tensor, hops: int = 2, dtype: torch.dtype | None = None) -> Tensor:
-    """``[x, Âx, ..., Â^hops x]`` stacked per node, with ``adj`` the sparse ``Â``.
+    """``[x, Âx, ..., Â^hops x]``, hop-major, with ``adj`` the sparse ``Â``.
 
-    The products are computed in ``x``'s precision and written one hop at a time into an
-    output of ``dtype`` (default ``x.dtype``), so a half-precision result never holds a
-    full-precision copy of all hops.
+    Each product is written straight into its slice of the output (``torch.mm(..., out=)``),
+    so no full-size temporary exists in full precision; with a lower ``dtype`` (default
+    ``x.dtype``) one full-precision hop at a time is kept and copied in.
 
     Shapes:
-        x: (N, F).  adj: (N, N) sparse.  Returns: (N, hops + 1, F).
+        x: (N, F).  adj: (N, N) sparse.  Returns: (hops + 1, N, F).
     """
-    out = torch.empty(x.size(0), hops + 1, x.size(1), dtype=dtype or x.dtype, device=x.device)
-    out[:, 0] = x
+    dtype = dtype or x.dtype
+    out = torch.empty(hops + 1, x.size(0), x.size(1), dtype=dtype, device=x.device)
+    out[0] = x
+    adj = getattr(adj, "plain", adj)  # SparseAdj: its plain CSR tensor
+    if dtype == x.dtype:
+        for k in range(1, hops + 1):
+            torch.mm(adj, out[k - 1], out=out[k])
+        return out
     h = x
     for k in range(1, hops + 1):
-        h = torch.sparse.mm(adj, h)
-        out[:, k] = h
+        h = torch.mm(adj, h)
+        out[k] = h
     return out
 
 
@@ -228,7 +234,7 @@ class LargeGT(nn.Module):
             keep = rows != col  # the sampler walks the graph without its self-loops
             index = GraphIndex(torch.stack([col[keep], rows[keep]]), x.size(0))
         with torch.no_grad():
-            feats = hop_features(x.float(), adj, self.HOPS, self.hop_dtype)  # (N, 3, F)
+            feats = hop_features(x.float(), adj, self.HOPS, self.hop_dtype)  # (3, N, F)
         self._ctx = (feats, index)
 
     def forward_seeds(self, seeds: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -239,7 +245,8 @@ class LargeGT(nn.Module):
             raise ValueError(f"seed ids must lie in [0, {index.num_nodes}) for this graph")
         sample = sample_neighborhood(index, seeds, self.num_samples, generator)  # (B, K)
         b, k = sample.shape
-        rows = feats[sample.view(-1)].to(self.hop_emb.device, torch.float32)  # (B K, 3, F)
+        rows = feats[:, sample.view(-1)].transpose(0, 1)  # (B K, 3, F)
+        rows = rows.to(self.hop_emb.device, torch.float32)
         tokens = self.token(rows)  # (B K, 3, d)
         tokens = (tokens + self.hop_emb).view(b, k * (self.HOPS + 1), -1)  # (B, 3K, d)
         h = self.encoder(tokens)  # (B, 3K, d)
