@@ -92,27 +92,42 @@ class _LinkModel(nn.Module):
         return self.predictor(h[pos[0]], h[pos[1]]), self.predictor(h[neg[0]], h[neg[1]])
 
 
-def _chunked_scores(score: Callable[[Tensor], Tensor], pairs: Tensor, c: dict, info) -> Tensor:
-    """``score`` of (2, P) ``pairs`` in chunks of ``eval_batch``; chunk ``k`` on rank ``k % w``.
+def _gather_chunks(
+    ids: list[Tensor], compute: Callable[[int], Tensor], empty: Tensor, size: int, info
+) -> Tensor:
+    """Rows ``compute(k)`` for id chunks ``ids[k]``, chunk ``k`` on rank ``k % world``.
 
-    The rows are gathered back into pair order on every rank, so a distributed evaluation gives
-    the scores (and metrics) of one process.
+    Every rank gets all rows, placed at their ids in an output of ``size`` rows (rows no chunk
+    covers stay zero). The chunks do not depend on the number of ranks, so a distributed run
+    computes exactly what one process does. ``empty`` is a zero-row tensor of the rows' shape,
+    dtype and device (what a rank without chunks contributes).
     """
-    chunks = list(pairs.split(c["eval_batch"], dim=1))
-    if info is None:
-        return torch.cat([score(p) for p in chunks]) if chunks else pairs.new_zeros(0).float()
     from graphlib_pyg.distributed import all_gather_rows
 
-    starts = torch.arange(0, pairs.size(1), c["eval_batch"])
-    mine = range(info.rank, len(chunks), info.world_size)
-    device = info.device
-    pos = [torch.arange(int(starts[k]), int(starts[k]) + chunks[k].size(1)) for k in mine]
-    rows = [score(chunks[k].to(device)).view(-1) for k in mine]
-    pos = all_gather_rows(torch.cat([torch.zeros(0, dtype=torch.long), *pos]).to(device))
-    rows = all_gather_rows(torch.cat([torch.zeros(0, device=device), *rows]))
-    out = torch.empty(pairs.size(1), dtype=rows.dtype)
-    out[pos.cpu()] = rows.cpu()
+    rank, world = (0, 1) if info is None else (info.rank, info.world_size)
+    mine = range(rank, len(ids), world)
+    device = empty.device
+    none = torch.zeros(0, dtype=torch.long)
+    where = all_gather_rows(torch.cat([none, *(ids[k] for k in mine)]).to(device)).cpu()
+    rows = all_gather_rows(torch.cat([empty, *(compute(k) for k in mine)])).cpu()
+    out = torch.zeros(size, *rows.shape[1:], dtype=rows.dtype)
+    out[where] = rows
     return out
+
+
+def _chunked_scores(score: Callable[[Tensor], Tensor], pairs: Tensor, c: dict, info) -> Tensor:
+    """``score`` of (2, P) ``pairs`` in chunks of ``eval_batch`` (:func:`_gather_chunks`), in
+    pair order on every rank: a distributed evaluation gives the scores of one process."""
+    chunks = pairs.split(c["eval_batch"], dim=1)
+    positions = torch.arange(pairs.size(1)).split(c["eval_batch"])
+    device = torch.device("cpu") if info is None else info.device
+    return _gather_chunks(
+        list(positions),
+        lambda k: score(chunks[k].to(device)).view(-1),
+        torch.zeros(0, device=device),
+        pairs.size(1),
+        info,
+    )
 
 
 @dataclass
@@ -439,58 +454,47 @@ class BackpropTrainer:
         return step
 
     def _seed_outputs(self, model, nodes: Tensor, info=None) -> Tensor:
-        """Outputs (N, C) for ``nodes`` from ``forward_seeds`` in chunks of ``eval_batch``.
-
-        Chunk ``k`` samples with a generator seeded ``k``, so every evaluation of the same
-        weights agrees, and in a distributed run (chunk ``k`` on rank ``k % world``, rows
-        gathered) the outputs are those of one process.
-        """
-        from graphlib_pyg.distributed import all_gather_rows
-
-        task, c = self.task, self.cfg
-        rank, world = (0, 1) if info is None else (info.rank, info.world_size)
-        device = self._device(info)
+        """Outputs (N, C) for ``nodes`` from ``forward_seeds`` in chunks of ``eval_batch``
+        (:func:`_gather_chunks`); chunk ``k`` samples with a generator seeded ``k``, so every
+        evaluation of the same weights agrees, whatever the number of ranks."""
+        task = self.task
+        chunks = nodes.split(self.cfg["eval_batch"])
         model.eval()
-        chunks = nodes.split(c["eval_batch"])
-        ids, outs = [nodes[:0]], [torch.zeros(0, task.num_classes, device=device)]
-        for k in range(rank, len(chunks), world):
-            gen = torch.Generator().manual_seed(k)
-            outs.append(model.forward_seeds(chunks[k], generator=gen))
-            ids.append(chunks[k])
-        ids = all_gather_rows(torch.cat(ids).to(device)).cpu()
-        rows = all_gather_rows(torch.cat(outs)).cpu()
-        out = torch.zeros(task.num_nodes, task.num_classes)
-        out[ids] = rows
-        return out
+        return _gather_chunks(
+            list(chunks),
+            lambda k: model.forward_seeds(chunks[k], generator=torch.Generator().manual_seed(k)),
+            torch.zeros(0, task.num_classes, device=self._device(info)),
+            task.num_nodes,
+            info,
+        )
 
     def _chunked_outputs(self, model: nn.Module, nodes: Tensor, info=None) -> Tensor:
         """Model outputs (N, C) for ``nodes`` (other rows zero) from exact mini-batches.
 
         ``nodes`` is cut into chunks of ``eval_batch`` nodes, each evaluated on its exact
-        ``num_layers``-hop neighbourhood (:func:`~graphlib_pyg.data.loaders.exact_batch`). In a
-        distributed run chunk ``k`` is computed by rank ``k % world`` and the rows are gathered
-        on every rank. The chunks do not depend on the number of ranks, so the outputs are those
-        of one process; for message-passing models they are the full-graph outputs.
+        neighbourhood (:func:`~graphlib_pyg.data.loaders.exact_batch`) and gathered by
+        :func:`_gather_chunks`: the outputs of one process, whatever the number of ranks; for
+        message-passing models they are the full-graph outputs.
         """
         from graphlib_pyg.data.loaders import exact_batch
-        from graphlib_pyg.distributed import all_gather_rows
 
-        task, c = self.task, self.cfg
+        task = self.task
         index, x, device = task.index(), task.data.x, self._device(info)
-        rank, world = (0, 1) if info is None else (info.rank, info.world_size)
         table = torch.full((index.num_nodes,), -1, dtype=torch.long)
-        chunks = nodes.split(c["eval_batch"])
+        chunks = nodes.split(self.cfg["eval_batch"])
+
+        def compute(k: int) -> Tensor:
+            n_id, g = exact_batch(index, chunks[k], self._hops(), self.spec.adj, table)
+            return model(x[n_id].to(device), _to(g, device))[: chunks[k].numel()]
+
         model.eval()
-        ids, outs = [nodes[:0]], [torch.zeros(0, task.num_classes, device=device)]
-        for chunk in chunks[rank::world]:
-            n_id, g = exact_batch(index, chunk, self._hops(), self.spec.adj, table)
-            outs.append(model(x[n_id].to(device), _to(g, device))[: chunk.numel()])
-            ids.append(chunk)
-        ids = all_gather_rows(torch.cat(ids).to(device)).cpu()
-        rows = all_gather_rows(torch.cat(outs)).cpu()
-        out = torch.zeros(task.num_nodes, task.num_classes)
-        out[ids] = rows
-        return out
+        return _gather_chunks(
+            list(chunks),
+            compute,
+            torch.zeros(0, task.num_classes, device=device),
+            task.num_nodes,
+            info,
+        )
 
     def _hops(self) -> int:
         """How many hops of neighbourhood the model reads (its number of propagation steps)."""
@@ -503,6 +507,8 @@ class BackpropTrainer:
         return torch.device("cpu") if info is None else info.device
 
     def _minibatch_step(self, model, opt, loss_fn, y: Tensor, train: Tensor, info=None):
+        from graphlib_pyg.distributed import all_reduce_mean
+
         batches = self._batches(train, info)
         epoch = 0
 
@@ -525,11 +531,7 @@ class BackpropTrainer:
                 loss.backward()
                 opt.step()
                 total, count = total + float(loss.detach()) * b, count + b
-            if info is not None:
-                from graphlib_pyg.distributed import all_reduce_mean
-
-                return all_reduce_mean(total / max(count, 1))
-            return total / max(count, 1)
+            return all_reduce_mean(total / max(count, 1))  # the value itself in one process
 
         return step
 
@@ -644,7 +646,7 @@ class BackpropTrainer:
 
     # ------------------------------------------------------------------ link
     def _run_link(self, run: int) -> RunResult:
-        from graphlib_pyg.distributed import current, shard
+        from graphlib_pyg.distributed import all_reduce_mean, current, shard
 
         task, c = self.task, self.cfg
         info = current()
@@ -696,12 +698,7 @@ class BackpropTrainer:
                 loss.backward()
                 opt.step()
                 total, count = total + float(loss.detach()) * perm.numel(), count + perm.numel()
-            mean = total / max(count, 1)
-            if info is not None:
-                from graphlib_pyg.distributed import all_reduce_mean
-
-                mean = all_reduce_mean(mean)
-            return mean
+            return all_reduce_mean(total / max(count, 1))  # the value itself in one process
 
         @torch.no_grad()
         def scores(h: Tensor, pairs: Tensor) -> Tensor:
