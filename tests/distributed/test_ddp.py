@@ -92,17 +92,39 @@ def _capture_first_grads(path):
     return state
 
 
-def _train_worker(out_dir: str, model: str = "gcn", config: dict | None = None) -> None:
+def _train_worker(
+    out_dir: str,
+    model: str = "gcn",
+    config: dict | None = None,
+    dataset: str = "csbm",
+    epochs: int = 3,
+    data: dict | None = None,
+    watch_codebook: bool = False,
+) -> None:
+    """One rank: train through the harness, recording replica checks in steps{rank}.json."""
     rank = torch.distributed.get_rank()
     state = _capture_first_grads(os.path.join(out_dir, "grads_ddp.pt") if rank == 0 else None)
+    if watch_codebook:  # LargeGT: the codebook buffers must stay identical too
+        from graphlib_pyg.nn.transformer import VQCodebook
+
+        orig = VQCodebook.update
+        state.update(book_updates=0, book_same=True)
+
+        def update(self, z):
+            orig(self, z)
+            every = all_gather_rows(self.centroids.reshape(1, -1))
+            state["book_same"] = state["book_same"] and bool((every == every[0]).all())
+            state["book_updates"] += 1
+
+        VQCodebook.update = update
     run_benchmark(
         model,
-        "csbm",
+        dataset,
         runs=1,
-        epochs=3,
+        epochs=epochs,
         out=os.path.join(out_dir, "ddp.jsonl"),
         config=dict(config or CONFIG),
-        data=dict(DATA),
+        data=dict(data or DATA),
         progress=False,
     )
     with open(os.path.join(out_dir, f"steps{rank}.json"), "w") as f:
@@ -214,25 +236,10 @@ LINK_CONFIG = {"batch_size": 100, "dropout": 0.0, "input_dropout": 0.0, "hidden"
 LINK_DATA = {"num_nodes": 200, "num_features": 8}
 
 
-def _link_worker(out_dir: str) -> None:
-    rank = torch.distributed.get_rank()
-    state = _capture_first_grads(os.path.join(out_dir, "grads_ddp.pt") if rank == 0 else None)
-    run_benchmark(
-        "gcn",
-        "sbm-link",
-        runs=1,
-        epochs=2,
-        out=os.path.join(out_dir, "ddp.jsonl"),
-        config={**LINK_CONFIG, "eval_batch": 70},
-        data=dict(LINK_DATA),
-        progress=False,
-    )
-    with open(os.path.join(out_dir, f"steps{rank}.json"), "w") as f:
-        json.dump(state, f)
-
-
 def test_link_task_two_ranks_match_one_process_with_twice_the_batch(tmp_path):
-    launch(_link_worker, 2, (str(tmp_path),), timeout_s=300)
+    config = {**LINK_CONFIG, "eval_batch": 70}
+    args = (str(tmp_path), "gcn", config, "sbm-link", 2, LINK_DATA)
+    launch(_train_worker, 2, args, timeout_s=300)
     state = json.loads((tmp_path / "steps1.json").read_text())
     assert state["same"] and state["steps"] > 2
     single_state = _capture_first_grads(tmp_path / "grads_single.pt")
@@ -278,36 +285,10 @@ def test_cli_nproc_runs_ranks_and_writes_once(tmp_path, capsys):
         main([*argv, "--nproc", "0"])
 
 
-def _largegt_worker(out_dir: str) -> None:
-    from graphlib_pyg.nn.transformer import VQCodebook
-
-    rank = torch.distributed.get_rank()
-    state = _capture_first_grads(None)
-    orig, books = VQCodebook.update, {"updates": 0, "same": True}
-
-    def update(self, z):
-        orig(self, z)
-        every = all_gather_rows(self.centroids.reshape(1, -1))
-        books["same"] = books["same"] and bool((every == every[0]).all())
-        books["updates"] += 1
-
-    VQCodebook.update = update
-    run_benchmark(
-        "largegt",
-        "csbm",
-        runs=1,
-        epochs=2,
-        out=os.path.join(out_dir, "ddp.jsonl"),
-        config={"batch_size": 32, "hidden": 16, "num_samples": 5, "num_centroids": 8},
-        data=dict(DATA),
-        progress=False,
-    )
-    with open(os.path.join(out_dir, f"steps{rank}.json"), "w") as f:
-        json.dump({**state, **{f"book_{k}": v for k, v in books.items()}}, f)
-
-
 def test_largegt_trains_data_parallel_with_identical_replicas_and_codebooks(tmp_path):
-    launch(_largegt_worker, 2, (str(tmp_path),), timeout_s=300)
+    config = {"batch_size": 32, "hidden": 16, "num_samples": 5, "num_centroids": 8}
+    args = (str(tmp_path), "largegt", config, "csbm", 2, None, True)
+    launch(_train_worker, 2, args, timeout_s=300)
     for rank in (0, 1):
         s = json.loads((tmp_path / f"steps{rank}.json").read_text())
         # 180 seeds / 2 ranks = 90 per rank: 3 batches of 32 per epoch, 2 epochs
