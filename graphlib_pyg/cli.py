@@ -8,12 +8,28 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
 import yaml
 
 DEFAULT_GRID = [("mlp", "csbm"), ("gcn", "csbm"), ("gcn", "cora")]
+
+
+#: Exponent floats without a dot ("5e-4"), which YAML 1.1 (PyYAML) reads as strings.
+_EXP_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
+def _numbers(value):
+    """``value`` with YAML-1.1 string exponents (``5e-4``) read as floats, recursively."""
+    if isinstance(value, str) and _EXP_FLOAT.match(value):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value
 
 
 def _parse_options(pairs: list[str]) -> tuple[dict, dict]:
@@ -23,7 +39,7 @@ def _parse_options(pairs: list[str]) -> tuple[dict, dict]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise SystemExit(f"graphlib: expected key=value, got {pair!r}")
-        parsed = yaml.safe_load(value) if value else None
+        parsed = _numbers(yaml.safe_load(value)) if value else None
         if key.startswith("data."):
             data[key[5:]] = parsed
         else:
@@ -35,7 +51,7 @@ def _grid_from_yaml(path: str) -> dict:
     p = Path(path)
     if not p.is_file():
         raise SystemExit(f"graphlib: config file not found: {p}")
-    spec = yaml.safe_load(p.read_text()) or {}
+    spec = _numbers(yaml.safe_load(p.read_text()) or {})
     allowed = {"models", "datasets", "runs", "epochs", "trainer", "augment", "options", "data"}
     unknown = set(spec) - allowed
     if unknown:

@@ -59,3 +59,17 @@ def test_datasets_lists_status(tmp_path, capsys):
     assert "csbm" in out and "built-in" in out
     assert "cora " in out and "missing" in out and "ind.cora" in out
     assert "peptides-func        graph missing    LRGB/peptides-functional/raw/" in out
+
+
+def test_exponent_floats_are_numbers(tmp_path):
+    # PyYAML (YAML 1.1) reads "5e-4" as a string; the CLI must pass a float to the optimiser.
+    out = tmp_path / "r.jsonl"
+    bench = "bench --dataset csbm --runs 1 --epochs 2 --no-progress data.num_nodes=150".split()
+    assert main([*bench, "--model", "mlp", "--out", str(out), "weight_decay=5e-4", "lr=1E-2"]) == 0
+    cfg = json.loads(out.read_text())["config"]
+    assert cfg["weight_decay"] == 5e-4 and cfg["lr"] == 0.01
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("models: [mlp]\ndatasets: [csbm]\nruns: 1\nepochs: 2\noptions: {lr: 3e-3}\n")
+    assert main(["bench", "--config", str(grid), "--no-progress", "--out", str(out)]) == 0
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert rows[-1]["config"]["lr"] == 3e-3
