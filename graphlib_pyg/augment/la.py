@@ -65,12 +65,15 @@ _PRETRAIN_KEYS = (
 
 def _branch_conv(model: str, cfg: dict, n_inputs: int) -> Callable[[int, int], nn.Module]:
     """The first-layer convolution of a harness backbone, for :func:`branch_first_layer`."""
-    from torch_geometric.nn import GATConv, GCNConv, SAGEConv
+    from torch_geometric.nn import GATConv, GCNConv
+
+    from graphlib_pyg.nn.conv.sage import LinearFirstSAGEConv
 
     if model == "gcn":
         return lambda i, o: GCNConv(i, o, normalize=False)
     if model == "sage":
-        return lambda i, o: SAGEConv(i, o, aggr="sum")
+        # Same parameters and outputs as SAGEConv; aggregates o instead of i columns per edge.
+        return lambda i, o: LinearFirstSAGEConv(i, o, aggr="sum")
     if model == "gat":
         heads = cfg.get("heads", 8)
         if heads % n_inputs:

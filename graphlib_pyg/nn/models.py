@@ -230,7 +230,8 @@ class GPS(LayerStack):
 
     Each layer is ``GPSConv(hidden, local_conv, heads, attn_type)`` (PyG's own layer): a local
     MPNN branch plus global attention over each graph's nodes (``attn_type="multihead"`` or
-    ``"performer"``). With ``lap_pe=K`` the last ``2K`` input columns are Laplacian eigenvector
+    ``"performer"``; ``attn_dropout`` is the attention's own dropout, GraphGPS's
+    ``attn_dropout``). With ``lap_pe=K`` the last ``2K`` input columns are Laplacian eigenvector
     entries and eigenvalues (``pe=lapeig:K`` in ``load_task``): they go through a
     :class:`~graphlib_pyg.nn.transformer.LapPEEncoder` (``pe_encoder`` deepset or linear, signs
     flipped at random at every training step) into ``pe_dim`` of the ``hidden`` channels, the
@@ -254,6 +255,7 @@ class GPS(LayerStack):
         lap_pe: int = 0,
         pe_dim: int = 16,
         pe_encoder: str = "deepset",
+        attn_dropout: float = 0.0,
     ) -> None:
         from torch_geometric.nn import GPSConv
 
@@ -266,6 +268,7 @@ class GPS(LayerStack):
                 heads=heads,
                 dropout=dropout,
                 attn_type=attn_type,
+                attn_kwargs={"dropout": attn_dropout},
             )
             for _ in range(num_layers)
         ]
@@ -432,6 +435,7 @@ MODELS: dict[str, ModelSpec] = {
             "lap_pe": 0,
             "pe_dim": 16,
             "pe_encoder": "deepset",
+            "attn_dropout": 0.0,
         },
     ),
     "sgformer": ModelSpec("sgformer", _sgformer, "edge_index", SGFORMER_OPTIONS),

@@ -1,5 +1,6 @@
 """Message-passing layers that PyG lacks."""
 
 from graphlib_pyg.nn.conv.dagnn_conv import DAGNN, DAGNNConv
+from graphlib_pyg.nn.conv.sage import LinearFirstSAGEConv
 
-__all__ = ["DAGNN", "DAGNNConv"]
+__all__ = ["DAGNN", "DAGNNConv", "LinearFirstSAGEConv"]
