@@ -1,6 +1,6 @@
 """Layers and predictors: ``from graphlib_pyg.nn import DAGNN, NCNPredictor``."""
 
-from graphlib_pyg.nn.conv import DAGNN, DAGNNConv
+from graphlib_pyg.nn.conv import DAGNN, DAGNNConv, LinearFirstSAGEConv
 from graphlib_pyg.nn.link import NCNCPredictor, NCNPredictor, NeighborSets, PropagationEncoder
 from graphlib_pyg.nn.mamba import GMN, BiMamba, GraphMamba, GraphMambaLayer, Mamba, selective_scan
 
@@ -11,6 +11,7 @@ __all__ = [
     "GMN",
     "GraphMamba",
     "GraphMambaLayer",
+    "LinearFirstSAGEConv",
     "Mamba",
     "NCNCPredictor",
     "NCNPredictor",
