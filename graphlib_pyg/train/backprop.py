@@ -349,6 +349,12 @@ class BackpropTrainer:
             return float(loss.detach())
 
         step = full_step
+        if c["batch_size"] and hasattr(getattr(model, "model", None), "forward_seeds"):
+            raise ValueError(
+                f"{self.spec.name} with batch_size trains on seed batches from features it "
+                "precomputes once, so input_dropout cannot apply; use dropout instead (or drop "
+                "batch_size to train full-graph with input dropout)"
+            )
         seeded = c["batch_size"] and hasattr(model, "forward_seeds") and aug is None
         if seeded:  # LargeGT-style: the model samples around each seed itself
             step = self._seed_step(model, opt, loss_fn, y, split.train, g)

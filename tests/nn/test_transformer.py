@@ -256,3 +256,28 @@ def test_largegt_trains_on_seed_batches_through_the_harness():
         progress=False,
     )
     assert min(r["test"] for r in rows) > 0.6  # 4 classes: chance is 0.25
+
+
+def test_largegt_full_graph_training_step_spans_several_codebook_updates():
+    # forward(x, adj) runs seed_batch-sized chunks; each chunk's codebook update happens in
+    # place and must not invalidate an earlier chunk's backward.
+    from graphlib_pyg.nn.transformer import LargeGT
+
+    data, index = _graph(200)
+    model = LargeGT(8, 16, 3, num_samples=5, heads=2, num_centroids=8, seed_batch=64).train()
+    before = model.codebook.centroids.clone()
+    out = model(data.x, index.adj_t("gcn"))
+    assert out.shape == (200, 3)
+    out.square().sum().backward()
+    assert model.codebook.key.weight.grad is not None
+    assert not torch.equal(before, model.codebook.centroids)  # 4 chunks moved the codebook
+    with pytest.raises(ValueError, match="input_dropout"):
+        run_benchmark(
+            "largegt",
+            "csbm",
+            runs=1,
+            epochs=1,
+            config={"batch_size": 64, "hidden": 16, "input_dropout": 0.5},
+            data={"num_nodes": 150},
+            progress=False,
+        )

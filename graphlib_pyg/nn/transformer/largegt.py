@@ -137,7 +137,10 @@ class VQCodebook(nn.Module):
         self.centroids.copy_(self.sums / self.counts.clamp(min=1e-6).unsqueeze(1))
 
     def forward(self, q: Tensor) -> Tensor:
-        k, v = self.key(self.centroids), self.value(self.centroids)  # (C, dim)
+        # A copy while autograd records: update() moves the centroids in place, and a later
+        # chunk's update must not change what this chunk's backward reads.
+        c = self.centroids.clone() if torch.is_grad_enabled() else self.centroids
+        k, v = self.key(c), self.value(c)  # (C, dim)
         logits = q @ k.t() / math.sqrt(self.dim) + self.counts.clamp(min=1e-6).log()
         return torch.softmax(logits, dim=-1) @ v  # (B, dim)
 
