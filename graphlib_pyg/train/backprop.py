@@ -20,6 +20,7 @@ from graphlib_pyg.data.graph import adjacency
 from graphlib_pyg.data.tasks import LinkTask, NodeTask
 from graphlib_pyg.nn.models import (
     MODELS,
+    InputDropout,
     LinkPredictor,
     build_model,
     count_parameters,
@@ -349,7 +350,11 @@ class BackpropTrainer:
             return float(loss.detach())
 
         step = full_step
-        if c["batch_size"] and hasattr(getattr(model, "model", None), "forward_seeds"):
+        if (
+            c["batch_size"]
+            and isinstance(model, InputDropout)
+            and hasattr(model.model, "forward_seeds")
+        ):
             raise ValueError(
                 f"{self.spec.name} with batch_size trains on seed batches from features it "
                 "precomputes once, so input_dropout cannot apply; use dropout instead (or drop "
