@@ -132,6 +132,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 trainer=trainer,
                 augment=augment,
                 runs=runs or 10,
+                start=args.start,
                 epochs=epochs,
                 out=args.out,
                 config=opts,
@@ -205,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--trainer", default=None, help="trainer (default: backprop)")
     b.add_argument("--augment", default=None, help="augmentation (default: none)")
     b.add_argument("--runs", type=int, default=None, help="seeds/splits (default 10)")
+    b.add_argument(
+        "--start", type=int, default=0, help="first seed (split seeds over processes; default 0)"
+    )
     b.add_argument("--epochs", type=int, default=None)
     b.add_argument("--out", default=None, help="JSON Lines results file (resumable)")
     b.add_argument("--config", default=None, help="YAML grid: models, datasets, options, ...")

@@ -58,6 +58,7 @@ def run_benchmark(
     trainer: str = "backprop",
     augment: str = "none",
     runs: int = 10,
+    start: int = 0,
     epochs: int | None = None,
     out: str | Path | None = None,
     config: dict | None = None,
@@ -65,7 +66,7 @@ def run_benchmark(
     root: str | Path | None = None,
     progress: bool = True,
 ) -> list[dict]:
-    """Run ``runs`` seeds of ``model`` on ``dataset`` and return one result row per run.
+    """Run seeds ``start..runs-1`` of ``model`` on ``dataset``; one result row per run.
 
     Args:
         model: model name (:data:`graphlib_pyg.nn.models.MODELS`).
@@ -73,6 +74,8 @@ def run_benchmark(
         trainer: trainer name (:data:`TRAINERS`).
         augment: augmentation name (:data:`AUGMENTS`).
         runs: number of seeds/splits.
+        start: first seed to run. Processes (or machines) sharing one ``out`` file can split a
+            benchmark's seeds, e.g. ``start=0, runs=5`` and ``start=5, runs=10``.
         epochs: training epochs (default: the model/dataset default).
         out: JSON Lines results file; finished runs found there are skipped.
         config: trainer/model options overriding the defaults (``lr``, ``hidden``, ...).
@@ -95,6 +98,8 @@ def run_benchmark(
         raise unknown_dataset(dataset)
     if runs < 1:
         raise ValueError(f"runs must be >= 1, got {runs}")
+    if not 0 <= start < runs:
+        raise ValueError(f"start must be in [0, runs) = [0, {runs}), got {start}")
     if current() is not None and trainer != "backprop":
         raise ValueError(f"distributed runs support the backprop trainer, not {trainer!r}")
     data, user = dict(data or {}), dict(config or {})
@@ -117,13 +122,13 @@ def run_benchmark(
     done = finished(out)
     rows = []
     bar = tqdm(
-        total=runs,
+        total=runs - start,
         desc=f"{model}/{dataset}",
         disable=not progress or not is_main(),
         file=sys.stderr,
         leave=False,
     )
-    for run in range(runs):
+    for run in range(start, runs):
         row = {
             "model": model,
             "dataset": dataset,

@@ -58,6 +58,29 @@ def test_resume_skips_finished_runs(tmp_path, monkeypatch):
     assert calls == [2, 0]
 
 
+def test_start_splits_the_seeds_of_one_benchmark(tmp_path, monkeypatch):
+    whole = run_benchmark("mlp", "csbm", runs=3, epochs=3, data=SMALL, progress=False)
+    out = tmp_path / "r.jsonl"
+    calls = []
+    real = harness.TRAINERS["backprop"]
+
+    class Counting(real):
+        def run(self, seed=0, run=None):
+            calls.append(seed)
+            return super().run(seed, run)
+
+    monkeypatch.setitem(harness.TRAINERS, "backprop", Counting)
+    late = run_benchmark(
+        "mlp", "csbm", runs=3, start=1, epochs=3, out=out, data=SMALL, progress=False
+    )
+    assert calls == [1, 2] and [r["run"] for r in late] == [1, 2]
+    rows = run_benchmark("mlp", "csbm", runs=3, epochs=3, out=out, data=SMALL, progress=False)
+    assert calls == [1, 2, 0]  # the second process only adds what the first did not run
+    assert [r["test"] for r in rows] == [r["test"] for r in whole]  # seed r is seed r
+    with pytest.raises(ValueError, match="start must be in"):
+        run_benchmark("mlp", "csbm", runs=3, start=3, epochs=3, data=SMALL, progress=False)
+
+
 def test_resume_copes_with_a_broken_last_line(tmp_path):
     out = tmp_path / "r.jsonl"
     run_benchmark("mlp", "csbm", runs=1, epochs=2, out=out, data=SMALL, progress=False)
