@@ -90,22 +90,28 @@ def _branch_conv(model: str, cfg: dict, n_inputs: int) -> Callable[[int, int], n
 
 
 def _branch_linear(model: nn.Module, n_inputs: int, in_channels: int) -> None:
-    """Split GCNII's first linear map ``lins[0]`` into one map per input block, in place.
+    """Split a model's first linear map into one map per input block, in place.
 
-    Each branch maps ``F -> W / n_inputs`` and the outputs are concatenated: the same width and
-    parameter count as the original ``Linear(F, W)``.
+    That map is GCNII's ``lins[0]`` or :class:`~graphlib_pyg.nn.models.ResidualGNN`'s
+    ``input_linear``. Each branch maps ``F -> W / n_inputs`` and the outputs are concatenated:
+    the same width and parameter count as the original ``Linear(F, W)``.
     """
     from graphlib_pyg.augment.local import BranchedInput
+    from graphlib_pyg.nn.models import ResidualGNN
 
     width = model.hidden_channels
     if width % n_inputs:
         raise ValueError(
-            f"GCNII's hidden width {width} is not divisible by {n_inputs} inputs; "
-            "use a multiple of 1 + la_concat"
+            f"the first linear map's width {width} is not divisible by {n_inputs} inputs; "
+            "use a hidden width that is a multiple of 1 + la_concat"
         )
-    model.lins[0] = BranchedInput(
+    branched = BranchedInput(
         [nn.Linear(in_channels, width // n_inputs) for _ in range(n_inputs)], in_channels
     )
+    if isinstance(model, ResidualGNN):
+        model.input_linear = branched
+    else:
+        model.lins[0] = branched
 
 
 class LocalAugmentationPlan:
@@ -187,7 +193,7 @@ class LocalAugmentationPlan:
         With ``branch``/``concat`` the config's ``input_dropout`` is applied by the wrapper to
         each input block (the same distribution as dropping the concatenation, cheaper).
         """
-        from graphlib_pyg.nn.models import InputDropout
+        from graphlib_pyg.nn.models import InputDropout, ResidualGNN
 
         o, n = self.o, 1 + self.o["la_concat"]
         style = o["la_style"]
@@ -200,8 +206,8 @@ class LocalAugmentationPlan:
             model, p = build(in_channels, p), 0.0
         if style == "branch":
             inner = model.model if isinstance(model, InputDropout) else model
-            if model_name == "gcn2":  # GCNII's first layer is a linear map: one per input
-                _branch_linear(inner, n, in_channels)
+            if model_name == "gcn2" or isinstance(inner, ResidualGNN):
+                _branch_linear(inner, n, in_channels)  # the first layer is a linear map
             else:
                 branch_first_layer(inner, n, _branch_conv(model_name, cfg, n), in_channels)
         return LocalAugmentation(

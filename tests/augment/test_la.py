@@ -269,9 +269,11 @@ def test_branch_first_layer_keeps_parameter_count_and_computes_branches():
 # ---------------------------------------------------------------------------- harness
 
 
-def test_harness_la_learns_caches_the_generator_and_records_options(tmp_path):
+def test_harness_la_learns_caches_the_generator_and_records_options(tmp_path, monkeypatch):
     from graphlib_pyg.bench.harness import run_benchmark
-    from graphlib_pyg.data.datasets import cache_root
+    from graphlib_pyg.data.datasets import CACHE_ENV, cache_root
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))  # other tests cache csbm generators
 
     opts = {
         "epochs": 40,
