@@ -8,14 +8,19 @@ model added on top of the loaded graph.
 * ``largegt``: :class:`graphlib_pyg.nn.transformer.LargeGT` (hidden 64, 2 layers, 4 heads,
   ``num_samples`` 20, 256 centroids). ``prepare`` (the ``[x, Âx, Â²x]`` hop features and the
   CSR index) is timed separately; then one epoch over ``--seeds`` training seeds in batches of
-  ``--batch``: forward, backward, Adam step. Reported: seconds per 1k seeds.
+  ``--batch``: forward, backward, Adam step. Reported: seconds per 1k seeds. ``--hop-cache``
+  ``on`` precomputes the hop features for the whole graph (3 x the feature matrix), ``off``
+  computes each batch's hop rows from its sample's 2-hop edges (``hop_cache=False``); the
+  default runs both, and the summary lines give each mode's peak-RSS growth from the smallest to
+  the largest graph against the growth of the graph's own storage.
 * ``gps``: PyG's ``GPSConv`` (our :class:`graphlib_pyg.nn.models.GPS`, hidden 64, 2 layers, 4
   heads, multihead attention) on the whole graph, one full-batch training step, with the address
   space capped at ``--gps-limit-gb``: full attention materialises ``heads x N x N`` scores, so it
   stops fitting between 20k and 40k nodes here; the table says where.
 
     python benchmarks/perf/largegt_scaling.py [--sizes 100000 400000 1600000] [--seeds 4096]
-        [--batch 512] [--gps-sizes 5000 10000 20000 40000] [--hop-dtype float16] [--json PATH]
+        [--batch 512] [--gps-sizes 5000 10000 20000 40000] [--hop-dtype float16]
+        [--hop-cache on|off|both] [--json PATH]
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ def _graph(n: int, seed: int):
     return data, storage / 2**20
 
 
-def worker(mode: str, n: int, args) -> dict:
+def worker(mode: str, n: int, args, hop_cache: bool = True) -> dict:
     from graphlib_pyg.data.graph import GraphIndex
     from graphlib_pyg.nn.models import GPS
     from graphlib_pyg.nn.transformer import LargeGT  # imported before the baseline RSS
@@ -62,9 +67,11 @@ def worker(mode: str, n: int, args) -> dict:
     base = rss_mb()
     row = {"mode": mode, "nodes": n, "graph_mb": round(storage_mb, 1)}
     if mode == "largegt":
+        row["hop_cache"] = hop_cache
+    if mode == "largegt":
         model = LargeGT(
             FEATURES, HIDDEN, CLASSES, num_layers=2, num_samples=20, heads=4,
-            hop_dtype=args.hop_dtype,
+            hop_dtype=args.hop_dtype, hop_cache=hop_cache,
         )  # fmt: skip
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         t0 = time.perf_counter()
@@ -101,8 +108,9 @@ def worker(mode: str, n: int, args) -> dict:
     return row
 
 
-def run_worker(mode: str, n: int, args) -> dict:
+def run_worker(mode: str, n: int, args, hop_cache: bool = True) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", mode, "--n", str(n)]
+    cmd += ["--hop-cache", "on" if hop_cache else "off"]
     cmd += ["--seeds", str(args.seeds), "--batch", str(args.batch), "--seed", str(args.seed)]
     cmd += ["--gps-limit-gb", str(args.gps_limit_gb), "--threads", str(args.threads)]
     cmd += ["--hop-dtype", args.hop_dtype]
@@ -125,29 +133,47 @@ def main() -> None:
     p.add_argument("--gps-limit-gb", type=float, default=16.0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--hop-dtype", default="float32", choices=("float32", "float16"))
+    p.add_argument(
+        "--hop-cache",
+        default="both",
+        choices=("on", "off", "both"),
+        help="precomputed [x, Ax, A^2x] (on), per-batch hop rows (off), or both side by side",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None)
     p.add_argument("--worker", choices=("largegt", "gps"), help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.n, args)))
+        print(json.dumps(worker(args.worker, args.n, args, args.hop_cache != "off")))
         return
     rows = []
     print(
         f"LargeGT: {args.seeds} seeds in batches of {args.batch}, {args.threads} thread(s), "
         f"hop features in {args.hop_dtype}"
     )
-    print("| nodes | graph MB | prepare s | s / 1k seeds | peak RSS MB | added MB |")
-    print("|--:|--:|--:|--:|--:|--:|")
-    for n in args.sizes:
-        r = run_worker("largegt", n, args)
-        rows.append(r)
-        print(
-            f"| {n:,} | {r['graph_mb']:.0f} | {r['prepare_s']:.1f} | {r['s_per_1k_seeds']:.3f} "
-            f"| {r['peak_rss_mb']:.0f} | {r['added_mb']:.0f} |",
-            flush=True,
-        )
+    print("| hop features | nodes | graph MB | prepare s | s / 1k seeds | peak RSS MB | added MB |")
+    print("|:--|--:|--:|--:|--:|--:|--:|")
+    modes = {"on": [True], "off": [False], "both": [True, False]}[args.hop_cache]
+    for cache in modes:
+        for n in args.sizes:
+            r = run_worker("largegt", n, args, cache)
+            rows.append(r)
+            print(
+                f"| {'precomputed' if cache else 'per batch'} | {n:,} | {r['graph_mb']:.0f} "
+                f"| {r['prepare_s']:.1f} | {r['s_per_1k_seeds']:.3f} "
+                f"| {r['peak_rss_mb']:.0f} | {r['added_mb']:.0f} |",
+                flush=True,
+            )
+    for cache in modes:  # growth from the smallest to the largest graph, against its storage
+        rs = [r for r in rows if r.get("hop_cache") == cache]
+        if len(rs) > 1:
+            grow = rs[-1]["peak_rss_mb"] - rs[0]["peak_rss_mb"]
+            store = rs[-1]["graph_mb"] - rs[0]["graph_mb"]
+            print(
+                f"{'precomputed' if cache else 'per batch'}: peak RSS grew {grow:.0f} MB for "
+                f"{store:.0f} MB more graph storage ({grow / store:.2f}x)"
+            )
     if args.gps_sizes:
         limit = args.gps_limit_gb
         print(f"\nGPS, full attention, one full-batch step, address space <= {limit} GB")

@@ -443,6 +443,7 @@ LARGEGT_OPTIONS: dict = {
     "decay": 0.99,
     "seed_batch": 1024,
     "hop_dtype": "float32",
+    "hop_cache": True,
 }
 
 

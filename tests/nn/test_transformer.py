@@ -235,6 +235,37 @@ def test_largegt_half_precision_hop_features_halve_storage_and_keep_outputs():
         LargeGT(8, 16, 3, hop_dtype="int8")
 
 
+def test_hop_rows_match_the_full_graph_hop_features_for_any_sample():
+    from graphlib_pyg.nn.transformer import hop_features, hop_rows
+
+    data, index = _graph(120)
+    adj = index.adj_t("gcn")
+    full = hop_features(data.x, adj)  # (3, N, F)
+    nodes = torch.tensor([5, 0, 119, 5, 33, 0, 77])  # repeats and the extremes
+    rows = hop_rows(data.x, adj, nodes)
+    assert rows.shape == (7, 3, 8)
+    assert torch.allclose(rows, full[:, nodes].transpose(0, 1), atol=1e-5)
+
+
+def test_largegt_without_hop_cache_keeps_no_per_graph_array_and_same_outputs():
+    from graphlib_pyg.nn.transformer import LargeGT
+
+    data, index = _graph(200)
+    outs = {}
+    for cache in (True, False):
+        torch.manual_seed(0)
+        model = LargeGT(8, 16, 3, num_samples=5, heads=2, hop_cache=cache).eval()
+        model.prepare(data.x, index.adj_t("gcn"), index)
+        outs[cache] = model.forward_seeds(torch.arange(20), torch.Generator().manual_seed(1))
+    x_kept, adj_kept = model._ctx[0]  # the caller's graph itself, nothing N-sized was built
+    assert x_kept.data_ptr() == data.x.data_ptr()
+    assert adj_kept.values().data_ptr() == index.adj_t("gcn").plain.values().data_ptr()
+    assert torch.allclose(outs[True], outs[False], atol=1e-5)
+    model.train()  # and it trains: gradients reach the token projection
+    model.forward_seeds(torch.arange(20)).sum().backward()
+    assert model.token.weight.grad is not None
+
+
 def test_largegt_trains_on_seed_batches_through_the_harness():
     from graphlib_pyg.nn.transformer import LargeGT
 

@@ -8,6 +8,7 @@ from graphlib_pyg.nn.transformer.largegt import (
     LargeGT,
     VQCodebook,
     hop_features,
+    hop_rows,
     sample_neighborhood,
 )
 from graphlib_pyg.nn.transformer.pe import LapPEEncoder, laplacian_eigenpairs, random_sign_flip
@@ -17,6 +18,7 @@ __all__ = [
     "LargeGT",
     "VQCodebook",
     "hop_features",
+    "hop_rows",
     "sample_neighborhood",
     "PolynormerNode",
     "SGFormerNode",

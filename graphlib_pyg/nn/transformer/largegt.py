@@ -16,7 +16,9 @@ over sampled neighbourhoods, trained on mini-batches of seed nodes.
 * **Prediction.** The local and global vectors, concatenated, through an MLP head.
 
 Memory depends on the batch of seeds, not on the graph: the only per-graph state is the hop
-features (3 x the feature matrix) and the CSR index.
+features (3 x the feature matrix) and the CSR index; with ``hop_cache=False`` each batch computes
+its own hop rows from its sample's 2-hop edges and no per-graph array beyond the graph and its
+adjacency is kept.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from graphlib_pyg.data.graph import GraphIndex
-from graphlib_pyg.data.sampling import random_walk
+from graphlib_pyg.data.sampling import _ragged, random_walk
 
 
 def sample_neighborhood(
@@ -77,6 +79,50 @@ def hop_features(x: Tensor, adj: Tensor, hops: int = 2, dtype: torch.dtype | Non
         h = torch.mm(adj, h)
         out[k] = h
     return out
+
+
+def _csr_select(adj: Tensor, rows: Tensor, cols: Tensor | None = None) -> Tensor:
+    """Rows ``rows`` of the sparse CSR matrix ``adj`` as a new CSR matrix.
+
+    With ``cols`` (sorted unique column ids that include every column those rows use) the
+    columns are renumbered to positions in ``cols``; otherwise they keep ``adj``'s numbering.
+
+    Shapes:
+        adj: (N, M) sparse CSR.  rows: (R,).  Returns: (R, M) or (R, len(cols)).
+    """
+    crow, col, val = adj.crow_indices(), adj.col_indices(), adj.values()
+    start, count = crow[rows], crow[rows + 1] - crow[rows]  # (R,) each
+    owner, offset = _ragged(count)  # (nnz_R,)
+    pos = start[owner] + offset  # CSR positions of the selected rows' entries
+    c = col[pos]
+    width = adj.size(1)
+    if cols is not None:
+        c, width = torch.searchsorted(cols, c), cols.numel()
+    new_crow = torch.zeros(rows.numel() + 1, dtype=crow.dtype, device=crow.device)
+    torch.cumsum(count, 0, out=new_crow[1:])
+    return torch.sparse_csr_tensor(new_crow, c, val[pos], (rows.numel(), width))
+
+
+def hop_rows(x: Tensor, adj: Tensor, nodes: Tensor) -> Tensor:
+    """Rows ``nodes`` of ``[x, Âx, Â²x]`` without the full-graph products.
+
+    ``Âx`` is computed for the distinct sampled nodes and their neighbours only, and ``Â²x``
+    from those: the work is the 2-hop edges of the sample, the memory a few times the sample's
+    rows, whatever the size of the graph. The same values as :func:`hop_features` (up to float
+    summation order).
+
+    Shapes:
+        x: (N, F).  adj: (N, N) sparse CSR.  nodes: (M,).  Returns: (M, 3, F).
+    """
+    adj = getattr(adj, "plain", adj)
+    u, inv = torch.unique(nodes, return_inverse=True)  # (U,), (M,)
+    a_u = _csr_select(adj, u)  # (U, N)
+    v = torch.unique(a_u.col_indices())  # (V,) the sample's neighbours, sorted
+    ax_v = torch.mm(_csr_select(adj, v), x)  # (V, F): Âx on the neighbours
+    a_uv = _csr_select(adj, u, v)  # (U, V)
+    ax_u = torch.mm(a_u, x)  # (U, F)
+    a2x_u = torch.mm(a_uv, ax_v)  # (U, F)
+    return torch.stack([x[u], ax_u, a2x_u], dim=1)[inv]  # (M, 3, F)
 
 
 class VQCodebook(nn.Module):
@@ -166,6 +212,10 @@ class LargeGT(nn.Module):
         hop_dtype: storage type of the precomputed hop features, ``"float32"`` or
             ``"float16"`` (half the memory of the largest per-graph array; tokens are computed
             in float32 after the gather).
+        hop_cache: precompute ``[x, Âx, Â²x]`` for the whole graph in :meth:`prepare` (3x the
+            feature matrix, fastest) or, with ``False``, compute each batch's rows from its
+            sample's 2-hop edges (:func:`hop_rows`): no per-graph array beyond the graph and
+            its adjacency, at the cost of the sparse products in every batch.
 
     Shapes:
         - **forward_seeds input:** seeds (B,)
@@ -187,8 +237,10 @@ class LargeGT(nn.Module):
         dropout: float = 0.1,
         seed_batch: int = 1024,
         hop_dtype: str = "float32",
+        hop_cache: bool = True,
     ) -> None:
         super().__init__()
+        self.hop_cache = hop_cache
         if hop_dtype not in ("float32", "float16"):
             raise ValueError(f"hop_dtype must be 'float32' or 'float16', got {hop_dtype!r}")
         self.hop_dtype = getattr(torch, hop_dtype)
@@ -230,12 +282,16 @@ class LargeGT(nn.Module):
             self.codebook.reset_parameters()
 
     def prepare(self, x: Tensor, adj: Tensor, index: GraphIndex | None = None) -> None:
-        """Precompute the hop features ``[x, Âx, Â²x]`` and the CSR index of one graph."""
+        """Precompute the hop features ``[x, Âx, Â²x]`` (or, without ``hop_cache``, keep ``x`` and
+        ``adj`` to compute them per batch) and the CSR index of one graph."""
         if index is None:
             crow, col = adj.crow_indices(), adj.col_indices()
             rows = torch.repeat_interleave(torch.arange(crow.numel() - 1), crow.diff())
             keep = rows != col  # the sampler walks the graph without its self-loops
             index = GraphIndex(torch.stack([col[keep], rows[keep]]), x.size(0))
+        if not self.hop_cache:
+            self._ctx = ((x.float(), getattr(adj, "plain", adj)), index)
+            return
         with torch.no_grad():
             feats = hop_features(x.float(), adj, self.HOPS, self.hop_dtype)  # (3, N, F)
         self._ctx = (feats, index)
@@ -248,7 +304,11 @@ class LargeGT(nn.Module):
             raise ValueError(f"seed ids must lie in [0, {index.num_nodes}) for this graph")
         sample = sample_neighborhood(index, seeds, self.num_samples, generator)  # (B, K)
         b, k = sample.shape
-        rows = feats[:, sample.view(-1)].transpose(0, 1)  # (B K, 3, F)
+        if self.hop_cache:
+            rows = feats[:, sample.view(-1)].transpose(0, 1)  # (B K, 3, F)
+        else:
+            with torch.no_grad():
+                rows = hop_rows(*feats, sample.view(-1))  # (B K, 3, F)
         rows = rows.to(self.hop_emb.device, torch.float32)
         tokens = self.token(rows)  # (B K, 3, d)
         tokens = (tokens + self.hop_emb).view(b, k * (self.HOPS + 1), -1)  # (B, 3K, d)
