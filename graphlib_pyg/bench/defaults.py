@@ -37,6 +37,10 @@ MODEL_DEFAULTS: dict[str, dict] = {
     # selection on validation Hits every epoch. Per-dataset settings are in PAIR_DEFAULTS.
     "ncn": {"hidden": 256, "num_layers": 1, "epochs": 100, "weight_decay": 0.0},
     "ncnc": {"hidden": 256, "num_layers": 1, "epochs": 100, "weight_decay": 0.0},
+    # LargeGT trains on mini-batches of seeds and evaluates in seed chunks (its memory then
+    # depends on the batch, not the graph); a chunk holds batch x 20 samples x 3 hop rows of
+    # the raw features, so evaluation chunks stay as small as training batches.
+    "largegt": {"batch_size": 1024, "eval_batch": 1024},
 }
 
 #: Per-dataset defaults (overrides model defaults).

@@ -312,3 +312,24 @@ def test_largegt_full_graph_training_step_spans_several_codebook_updates():
             data={"num_nodes": 150},
             progress=False,
         )
+
+
+def test_largegt_defaults_to_seed_batches_in_the_harness(monkeypatch):
+    # A full-graph forward would hold every node's 3K tokens at once (gigabytes on
+    # coauthor-cs); by default the harness must train and evaluate on seed chunks only.
+    from graphlib_pyg.nn.transformer import LargeGT
+
+    def full_graph(self, x, adj):
+        raise AssertionError("LargeGT ran a full-graph forward")
+
+    monkeypatch.setattr(LargeGT, "forward", full_graph)
+    (row,) = run_benchmark(
+        "largegt",
+        "csbm",
+        runs=1,
+        epochs=2,
+        config={"hidden": 16, "num_samples": 4},
+        data={"num_nodes": 120},
+        progress=False,
+    )
+    assert row["config"]["batch_size"] == 1024 and row["config"]["eval_batch"] == 1024
