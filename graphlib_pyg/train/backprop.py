@@ -49,6 +49,7 @@ TRAIN_DEFAULTS: dict = {
     "init": None,
     "select": "metric",
     "sampler": "neighbor",  # mini-batches: neighbor (sampled, fanouts) | exact (full k-hop)
+    "batch_order": "random",  # graph-level batches: random | size (similar sizes, less padding)
 }
 
 
@@ -595,6 +596,7 @@ class BackpropTrainer:
         """Graph-level task: mini-batches of whole graphs (``batch_size`` graphs, default 128)."""
         from torch_geometric.loader import DataLoader
 
+        from graphlib_pyg.data.loaders import SizeBucketSampler
         from graphlib_pyg.nn.models import GraphLevel
 
         task, c = self.task, self.cfg
@@ -611,13 +613,21 @@ class BackpropTrainer:
         loss_fn = F.binary_cross_entropy_with_logits if task.multilabel else F.cross_entropy
         bs = c["batch_size"] or 128
         gen = torch.Generator().manual_seed(seed)
-        train = DataLoader(
-            [task.graphs[i] for i in split.train], batch_size=bs, shuffle=True, generator=gen
-        )
-        evals = [
-            DataLoader([task.graphs[i] for i in idx], batch_size=4 * bs)
-            for idx in (split.val, split.test)
-        ]
+        order = c["batch_order"]
+        if order not in ("random", "size"):
+            raise ValueError(f"batch_order must be 'random' or 'size', got {order!r}")
+        graphs = [task.graphs[i] for i in split.train]
+        if order == "size":  # batches of similar graph sizes: models that pad do less work
+            sizes = torch.tensor([g.num_nodes for g in graphs])
+            sampler = SizeBucketSampler(sizes, bs, generator=gen)
+            train = DataLoader(graphs, batch_sampler=sampler)
+        else:
+            train = DataLoader(graphs, batch_size=bs, shuffle=True, generator=gen)
+        evals = []
+        for idx in (split.val, split.test):
+            if order == "size":  # evaluation scores do not depend on the order of graphs
+                idx = idx[torch.argsort(torch.tensor([task.graphs[i].num_nodes for i in idx]))]
+            evals.append(DataLoader([task.graphs[i] for i in idx], batch_size=4 * bs))
 
         def forward(batch) -> Tensor:
             if self.spec.adj in (None, "edge_index"):

@@ -80,7 +80,12 @@ def test_peptides_split_and_graphs():
 
 @pytest.mark.parametrize(
     ("model", "options"),
-    [("gin", {}), ("graph_mamba", {"local_conv": "gin"}), ("gps", {"local_conv": "gin"})],
+    [
+        ("gin", {}),
+        ("graph_mamba", {"local_conv": "gin"}),
+        ("graph_mamba", {"local_conv": "gin", "batch_order": "size"}),
+        ("gps", {"local_conv": "gin"}),
+    ],
 )
 def test_graph_level_training_learns(model, options):
     """Dense vs sparse random graphs with constant features: only structure separates them."""
@@ -101,3 +106,39 @@ def test_graph_level_training_learns(model, options):
 def test_graph_task_rejects_node_task_kind():
     with pytest.raises(ValueError, match="graph-level task"):
         load_task("graph-sbm", task="node")
+
+
+def test_size_buckets_visit_every_graph_once_and_cut_padding():
+    from graphlib_pyg.data.loaders import SizeBucketSampler
+
+    sizes = torch.randint(5, 400, (1000,), generator=torch.Generator().manual_seed(0))
+    sampler = SizeBucketSampler(sizes, 32, pool=10, generator=torch.Generator().manual_seed(1))
+    first, second = list(sampler), list(sampler)
+    for epoch in (first, second):
+        assert len(epoch) == len(sampler) and max(map(len, epoch)) == 32
+        assert sorted(i for b in epoch for i in b) == list(range(1000))
+
+    def padding(batches) -> float:  # padded node slots over real nodes
+        return sum(int(sizes[b].max()) * len(b) for b in batches) / int(sizes.sum())
+
+    random = torch.randperm(1000, generator=torch.Generator().manual_seed(2)).split(32)
+    assert padding(random) > 1.5 and padding(first) < 1.2
+    assert first != second  # a fresh shuffle every epoch, not one fixed order
+    again = SizeBucketSampler(sizes, 32, pool=10, generator=torch.Generator().manual_seed(1))
+    assert list(again) == first  # the same seed gives the same epochs
+    assert len(SizeBucketSampler(sizes[:70], 32, pool=2)) == 3  # pool of 64 (2 batches) + 6
+
+
+def test_graph_level_batch_order_is_validated():
+    from graphlib_pyg.bench.harness import run_benchmark
+
+    with pytest.raises(ValueError, match="batch_order"):
+        run_benchmark(
+            "gin",
+            "graph-sbm",
+            runs=1,
+            epochs=1,
+            data={"num_graphs": 40},
+            progress=False,
+            config={"batch_order": "sorted"},
+        )
