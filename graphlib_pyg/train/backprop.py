@@ -617,17 +617,16 @@ class BackpropTrainer:
         if order not in ("random", "size"):
             raise ValueError(f"batch_order must be 'random' or 'size', got {order!r}")
         graphs = [task.graphs[i] for i in split.train]
+        evals = [split.val, split.test]
         if order == "size":  # batches of similar graph sizes: models that pad do less work
-            sizes = torch.tensor([g.num_nodes for g in graphs])
-            sampler = SizeBucketSampler(sizes, bs, generator=gen)
+            sizes = torch.tensor([g.num_nodes for g in task.graphs])
+            sampler = SizeBucketSampler(sizes[split.train], bs, generator=gen)
             train = DataLoader(graphs, batch_sampler=sampler)
+            # evaluation scores do not depend on the order of the graphs
+            evals = [idx[torch.argsort(sizes[idx])] for idx in evals]
         else:
             train = DataLoader(graphs, batch_size=bs, shuffle=True, generator=gen)
-        evals = []
-        for idx in (split.val, split.test):
-            if order == "size":  # evaluation scores do not depend on the order of graphs
-                idx = idx[torch.argsort(torch.tensor([task.graphs[i].num_nodes for i in idx]))]
-            evals.append(DataLoader([task.graphs[i] for i in idx], batch_size=4 * bs))
+        evals = [DataLoader([task.graphs[i] for i in idx], batch_size=4 * bs) for idx in evals]
 
         def forward(batch) -> Tensor:
             if self.spec.adj in (None, "edge_index"):
