@@ -92,6 +92,23 @@ def test_parallel_chunking_does_not_change_results(monkeypatch, chunk_elements):
     assert all(_close(a, b) for a, b in zip(ref[2], par[2], strict=True))
 
 
+@pytest.mark.parametrize("steps", [1, 7, 8, 9, 16, 50, 101])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_blocked_linear_scan_is_the_recurrence(steps, reverse):
+    """Blocks of sqrt(T) steps (T = 8 and up) plus a tail: the step-by-step recurrence."""
+    from graphlib_pyg.nn.mamba.scan import _linear_scan
+
+    g = torch.Generator().manual_seed(steps)
+    mul = torch.rand(steps, 3, 2, generator=g) * 1.2  # decays and a few growths
+    add, state = torch.randn(steps, 3, 2, generator=g), torch.randn(3, 2, generator=g)
+    out, last = _linear_scan(mul, add, state, reverse=reverse)
+    h, expect = state, torch.empty_like(add)
+    for t in range(steps - 1, -1, -1) if reverse else range(steps):
+        h = mul[t] * h + add[t]
+        expect[t] = h
+    assert torch.allclose(out, expect, atol=1e-5) and torch.allclose(last, h, atol=1e-5)
+
+
 def test_long_sequences_do_not_overflow():
     """Large step sizes (decays near 0) over long chunks stay finite and match the reference."""
     inp = _inputs(1, 2, 4, 300, "variable")
