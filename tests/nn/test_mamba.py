@@ -94,9 +94,14 @@ def test_parallel_chunking_does_not_change_results(monkeypatch, chunk_elements):
 
 @pytest.mark.parametrize("steps", [1, 7, 8, 9, 16, 50, 101])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_blocked_linear_scan_is_the_recurrence(steps, reverse):
-    """Blocks of sqrt(T) steps (T = 8 and up) plus a tail: the step-by-step recurrence."""
+@pytest.mark.parametrize("blocked", [True, False])
+def test_blocked_linear_scan_is_the_recurrence(monkeypatch, steps, reverse, blocked):
+    """Blocks of sqrt(T) steps (T = 8 and up) plus a tail, or step by step (large states):
+    the recurrence."""
+    from graphlib_pyg.nn.mamba import scan
     from graphlib_pyg.nn.mamba.scan import _linear_scan
+
+    monkeypatch.setattr(scan, "MAX_BLOCKED_STATE", 4096 if blocked else 1)
 
     g = torch.Generator().manual_seed(steps)
     mul = torch.rand(steps, 3, 2, generator=g) * 1.2  # decays and a few growths
