@@ -225,12 +225,12 @@ def _linear_scan(mul: Tensor, add: Tensor, state: Tensor, reverse: bool = False)
     ``state`` is ``h`` before the first step (after the last if ``reverse``). Returns all
     ``h`` (same shape as ``add``) and the state after the last step scanned.
 
-    Long chunks of small states (see ``MIN_BLOCKED_STEPS``) are cut into ``p`` blocks of ``q`` steps
-    (``p, q ~ sqrt(T)``): every block is scanned from a zero state at once, ``q`` steps whose
-    operations each cover ``p`` blocks; the blocks' entry states then follow in ``p`` small
-    steps, and one multiply-add with the blocks' cumulative decays corrects every step. The
-    Python loop runs ``p + q`` times instead of ``T``, which is what a sequential scan of
-    small states (a whole graph's nodes, one channel block) spends its time on.
+    Long chunks of small states (see ``MIN_BLOCKED_STEPS``) are cut into ``p`` blocks of
+    ``q`` steps (``p, q ~ sqrt(T)``): every block is scanned from a zero state at once, ``q``
+    steps whose operations each cover ``p`` blocks; the blocks' entry states then follow in
+    ``p`` small steps, and one multiply-add with the blocks' cumulative decays corrects every
+    step. The Python loop runs ``p + q`` times instead of ``T``, which is what a sequential
+    scan of small states (a whole graph's nodes, one channel block) spends its time on.
     """
     steps = add.size(0)
     out = torch.empty_like(add)
@@ -241,32 +241,24 @@ def _linear_scan(mul: Tensor, add: Tensor, state: Tensor, reverse: bool = False)
     if split == 0:
         order = range(steps - 1, -1, -1) if reverse else range(steps)
         return out, _scan_steps(mul, add, out, state, order)
+    # steps within a block, the blocks and the tail past the last whole block, in scan order
+    cols, blocks, tail = list(range(q)), list(range(nblocks)), list(range(split, steps))
+    if reverse:
+        cols, blocks, tail = cols[::-1], blocks[::-1], tail[::-1]
+        state = _scan_steps(mul, add, out, state, tail)  # in reverse the tail comes first
     shape = (nblocks, q) + tuple(add.shape[1:])
     m, a, o = mul[:split].view(shape), add[:split].view(shape), out[:split].view(shape)
-    if reverse:  # the tail (steps past the last whole block) comes first
-        state = _scan_steps(mul, add, out, state, range(steps - 1, split - 1, -1))
-        o[:, -1] = a[:, -1]
-        _scan_steps(
-            m.transpose(0, 1), a.transpose(0, 1), o.transpose(0, 1), o[:, -1], range(q - 2, -1, -1)
-        )
-        # decay from the state entering block k from the right to each of its steps
-        decay = _cumprod_steps(m, range(q - 1, -1, -1))
-        entries = []
-        for k in range(nblocks - 1, -1, -1):
-            entries.append(state)
-            state = torch.addcmul(o[k, 0], decay[k, 0], state)
-        entry = torch.stack(entries[::-1])  # (p, ...): state entering each block
-        o.addcmul_(decay, entry.unsqueeze(1))
-        return out, state
-    o[:, 0] = a[:, 0]
-    _scan_steps(m.transpose(0, 1), a.transpose(0, 1), o.transpose(0, 1), o[:, 0], range(1, q))
-    decay = _cumprod_steps(m, range(q))  # (p, q, ...): decay from each block's entry state
-    entries = []
-    for k in range(nblocks):
-        entries.append(state)
-        state = torch.addcmul(o[k, -1], decay[k, -1], state)
+    first, last = cols[0], cols[-1]
+    o[:, first] = a[:, first]
+    _scan_steps(m.transpose(0, 1), a.transpose(0, 1), o.transpose(0, 1), o[:, first], cols[1:])
+    decay = _cumprod_steps(m, cols)  # (p, q, ...): decay from each block's entry state
+    entries = [state] * nblocks  # the state entering each block, in scan order
+    for k in blocks:
+        entries[k] = state
+        state = torch.addcmul(o[k, last], decay[k, last], state)
     o.addcmul_(decay, torch.stack(entries).unsqueeze(1))
-    state = _scan_steps(mul, add, out, state, range(split, steps))
+    if not reverse:
+        state = _scan_steps(mul, add, out, state, tail)
     return out, state
 
 
@@ -283,12 +275,12 @@ class _SelectiveScanFn(torch.autograd.Function):
     """
 
     @staticmethod
-    def _chunk(delta_t, u_t, A, B, t0, t1, extra=0):
+    def _chunk(delta_t, u_t, A, mat_b, t0, t1, extra=0):
         """Decays for steps ``t0:t1 + extra`` (``delta_t`` may be padded), inputs for ``t0:t1``."""
         dl = delta_t[t0:t1]  # (T, B, D)
         a = torch.exp(delta_t[t0 : t1 + extra, ..., None] * A)  # (T + extra, B, D, N)
         du = dl * u_t[t0:t1]  # (T, B, D)
-        return dl, du, a, _StepMat(B, t0, t1).outer(du)  # b: (T, B, D, N)
+        return dl, du, a, mat_b.outer(du)  # b: (T, B, D, N)
 
     @staticmethod
     def forward(ctx, delta, u, A, B, C):
@@ -301,7 +293,7 @@ class _SelectiveScanFn(torch.autograd.Function):
         for t0 in range(0, length, step):
             t1 = min(t0 + step, length)
             entries.append(state)
-            _, _, a, b = _SelectiveScanFn._chunk(delta_t, u_t, A, B, t0, t1)
+            _, _, a, b = _SelectiveScanFn._chunk(delta_t, u_t, A, _StepMat(B, t0, t1), t0, t1)
             h, state = _linear_scan(a, b, state)
             y[t0:t1] = _StepMat(C, t0, t1).dot_n(h)
         ctx.save_for_backward(delta_t, u_t, A, B, C, *entries)
@@ -323,10 +315,10 @@ class _SelectiveScanFn(torch.autograd.Function):
         starts = list(range(0, length, step))
         for k in reversed(range(len(starts))):
             t0, t1 = starts[k], min(starts[k] + step, length)
-            dl, du, a_ext, b = _SelectiveScanFn._chunk(delta_pad, u_t, A, B, t0, t1, extra=1)
+            mat_b, mat_c = _StepMat(B, t0, t1), _StepMat(C, t0, t1)
+            dl, du, a_ext, b = _SelectiveScanFn._chunk(delta_pad, u_t, A, mat_b, t0, t1, extra=1)
             a = a_ext[:-1]
             h, _ = _linear_scan(a, b, entries[k])
-            mat_b, mat_c = _StepMat(B, t0, t1), _StepMat(C, t0, t1)
             gy = gy_t[t0:t1]  # (T, B, D)
             g, g_next = _linear_scan(a_ext[1:], mat_c.outer(gy), g_next, reverse=True)
             mat_c.add_dot_d(g_C, gy, h, t0, t1)
