@@ -39,8 +39,10 @@ MODEL_DEFAULTS: dict[str, dict] = {
     "ncnc": {"hidden": 256, "num_layers": 1, "epochs": 100, "weight_decay": 0.0},
     # LargeGT trains on mini-batches of seeds and evaluates in seed chunks (its memory then
     # depends on the batch, not the graph); a chunk holds batch x 20 samples x 3 hop rows of
-    # the raw features, so evaluation chunks stay as small as training batches.
-    "largegt": {"batch_size": 1024, "eval_batch": 1024},
+    # the raw features, so evaluation chunks stay as small as training batches. No dropout on
+    # the attention weights, as in the reference code; recorded in every row's config because
+    # rows from before the option existed dropped attention weights at ``dropout``.
+    "largegt": {"batch_size": 1024, "eval_batch": 1024, "attn_dropout": 0.0},
 }
 
 #: Per-dataset defaults (overrides model defaults).

@@ -441,6 +441,7 @@ LARGEGT_OPTIONS: dict = {
     "heads": 4,
     "num_centroids": 256,
     "decay": 0.99,
+    "attn_dropout": 0.0,
     "seed_batch": 1024,
     "hop_dtype": "float32",
     "hop_cache": True,

@@ -235,6 +235,40 @@ def test_largegt_half_precision_hop_features_halve_storage_and_keep_outputs():
         LargeGT(8, 16, 3, hop_dtype="int8")
 
 
+def test_largegt_attention_dropout_is_its_own_knob():
+    from graphlib_pyg.nn.transformer import LargeGT
+
+    data, index = _graph(200)
+    seeds = torch.arange(20)
+
+    def outputs(attn_dropout):
+        torch.manual_seed(0)
+        model = LargeGT(
+            8,
+            16,
+            3,
+            num_samples=5,
+            heads=2,
+            num_centroids=0,
+            dropout=0.0,
+            attn_dropout=attn_dropout,
+        )
+        model.prepare(data.x, index.adj_t("gcn"), index)
+        train = model.train().forward_seeds(seeds, torch.Generator().manual_seed(1))
+        evals = model.eval().forward_seeds(seeds, torch.Generator().manual_seed(1))
+        return train, evals
+
+    # Without any dropout a training step computes exactly the evaluation outputs; attention
+    # dropout alone makes them differ, so it reaches the encoder's attention weights.
+    train, evals = outputs(0.0)
+    assert torch.allclose(train, evals, atol=1e-5)
+    train, evals = outputs(0.5)
+    assert not torch.allclose(train, evals, atol=1e-3)
+    assert torch.allclose(outputs(0.5)[1], outputs(0.0)[1], atol=1e-6)  # eval ignores it
+    with pytest.raises(ValueError, match="attn_dropout"):
+        LargeGT(8, 16, 3, attn_dropout=1.0)
+
+
 def test_hop_rows_match_the_full_graph_hop_features_for_any_sample():
     from graphlib_pyg.nn.transformer import hop_features, hop_rows
 
@@ -333,3 +367,4 @@ def test_largegt_defaults_to_seed_batches_in_the_harness(monkeypatch):
         progress=False,
     )
     assert row["config"]["batch_size"] == 1024 and row["config"]["eval_batch"] == 1024
+    assert row["config"]["attn_dropout"] == 0.0  # told apart from rows that dropped attention

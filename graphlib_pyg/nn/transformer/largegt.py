@@ -207,7 +207,12 @@ class LargeGT(nn.Module):
         heads: attention heads.
         num_centroids: codebook size of the global module (0: local module only).
         decay: EMA decay of the codebook.
-        dropout: dropout in the encoder and the head.
+        dropout: dropout in the encoder (after attention, inside and after the feed-forward
+            block) and in the head.
+        attn_dropout: dropout on the attention weights. The reference implementation's
+            default is 0; any other value also takes the encoder's attention off the fused
+            kernel (the weights must be materialised to drop them), which on CPU costs about
+            1.5-2x per training step.
         seed_batch: seeds per chunk in :meth:`forward`.
         hop_dtype: storage type of the precomputed hop features, ``"float32"`` or
             ``"float16"`` (half the memory of the largest per-graph array; tokens are computed
@@ -235,6 +240,7 @@ class LargeGT(nn.Module):
         num_centroids: int = 256,
         decay: float = 0.99,
         dropout: float = 0.1,
+        attn_dropout: float = 0.0,
         seed_batch: int = 1024,
         hop_dtype: str = "float32",
         hop_cache: bool = True,
@@ -257,6 +263,9 @@ class LargeGT(nn.Module):
             batch_first=True,
             norm_first=True,
         )
+        if not 0.0 <= attn_dropout < 1.0:
+            raise ValueError(f"attn_dropout must lie in [0, 1), got {attn_dropout}")
+        layer.self_attn.dropout = attn_dropout  # copied into every layer below
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
         self.readout = nn.Linear(hidden_channels, 1)
         self.codebook = VQCodebook(num_centroids, hidden_channels, decay) if num_centroids else None
