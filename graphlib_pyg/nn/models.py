@@ -462,6 +462,7 @@ GMN_OPTIONS: dict = {
     "token_encoder": "mpnn",
     "global_mixer": True,
     "local_conv": "gcn",
+    "node_layers": 1,
     "d_state": 16,
     "expand": 1,
     "noise": True,

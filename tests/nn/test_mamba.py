@@ -336,19 +336,47 @@ def test_induced_edges_match_brute_force():
     assert set(map(tuple, got.t().tolist())) == expect
 
 
-def test_gmn_node_sequence_variant_is_permutation_equivariant():
+@pytest.mark.parametrize("node_layers", [1, 2])
+def test_gmn_node_sequence_variant_is_permutation_equivariant(node_layers):
     """m = 0 (node tokens) and a deterministic degree order: outputs permute with the nodes."""
     from graphlib_pyg.nn.mamba import GMN
 
     torch.manual_seed(0)
     n = 9
     edge_index = _distinct_degree_graph(n)
-    model = GMN(4, 8, 3, walk_length=0, noise=False).eval()
+    model = GMN(4, 8, 3, walk_length=0, noise=False, node_layers=node_layers).eval()
+    assert len(model.node_layers) == node_layers
     x = torch.randn(n, 4)
     perm = torch.randperm(n)
     inv = torch.empty_like(perm)
     inv[perm] = torch.arange(n)
     assert torch.allclose(model(x[perm], inv[edge_index]), model(x, edge_index)[perm], atol=1e-5)
+
+
+def test_gmn_stacked_node_layers_reach_further_along_the_graph():
+    """Without walk tokens and mixer, each node layer adds one hop of the local MPNN."""
+    from graphlib_pyg.nn.mamba import GMN
+
+    n = 8
+    path = torch.stack([torch.arange(n - 1), torch.arange(1, n)])
+    path = torch.cat([path, path.flip(0)], 1)  # an undirected path 0 - 1 - ... - 7
+    x = torch.zeros(n, 4)
+    for layers in (1, 2, 3):
+        torch.manual_seed(0)
+        model = GMN(4, 8, 3, walk_length=0, node_layers=layers).eval()
+        for layer in model.node_layers:  # keep only the local branch
+            layer.mixer = _ZeroMixer()
+        x1 = x.clone()
+        x1[0] = 1.0  # perturb node 0: nodes within `layers` hops see it, the rest do not
+        changed = (model(x1, path) - model(x, path)).abs().sum(1) > 1e-6
+        assert changed.tolist() == [i <= layers for i in range(n)]
+    with pytest.raises(ValueError, match="node_layers"):
+        GMN(4, 8, 3, node_layers=0)
+
+
+class _ZeroMixer(torch.nn.Module):
+    def forward(self, x, mask=None):
+        return torch.zeros_like(x)
 
 
 def test_gmn_seed_batches_equal_full_graph_rows():

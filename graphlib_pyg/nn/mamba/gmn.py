@@ -15,8 +15,9 @@ https://arxiv.org/abs/2402.08678). Its five steps, as built here:
    mean of its nodes' features (``"mean"``, cheaper).
 4. **Bidirectional selective SSM** over each node's token sequence (:class:`BiMamba`,
    ``num_layers`` residual blocks); the output at the node's own position is its state.
-5. **Node sequence and local encoding**: a :class:`GraphMambaLayer` with a BiMamba mixer over
-   degree-ordered nodes plus an optional MPNN branch (``global_mixer``, ``local_conv``).
+5. **Node sequence and local encoding**: ``node_layers`` :class:`GraphMambaLayer` s, each a
+   BiMamba mixer over degree-ordered nodes plus an optional MPNN branch (``global_mixer``,
+   ``local_conv``); stacking them widens the message-passing reach beyond the walk tokens.
 
 Positional/structural encodings are added to ``x`` beforehand with PyG transforms
 (``AddRandomWalkPE``, ``AddLaplacianEigenvectorPE``). Tokens are sampled afresh at every
@@ -106,8 +107,9 @@ class GMN(nn.Module):
         dropout: Dropout. (default: 0.0)
         num_walks, walk_length, num_samples: M, m, s of :class:`WalkTokenizer`.
         token_encoder: ``"mpnn"`` (GIN on each token's induced subgraph) or ``"mean"``.
-        global_mixer: Add the degree-ordered node-sequence BiMamba layer. (default: True)
-        local_conv: MPNN branch of that layer (``"gcn"``, ``"gin"``, ``"sage"``, None).
+        global_mixer: Add the degree-ordered node-sequence BiMamba layers. (default: True)
+        local_conv: MPNN branch of those layers (``"gcn"``, ``"gin"``, ``"sage"``, None).
+        node_layers: How many node-sequence layers to stack (with ``global_mixer``). (default: 1)
         d_state: SSM state size. (default: 16)
         expand: Mamba inner expansion. (default: 1)
         noise: Random tie-breaking in the degree order (see :class:`GraphMambaLayer`).
@@ -132,6 +134,7 @@ class GMN(nn.Module):
         token_encoder: str = "mpnn",
         global_mixer: bool = True,
         local_conv: str | None = "gcn",
+        node_layers: int = 1,
         d_state: int = 16,
         expand: int = 1,
         noise: bool = True,
@@ -158,7 +161,9 @@ class GMN(nn.Module):
         mamba = {"d_state": d_state, "expand": expand}
         self.blocks = nn.ModuleList(BiMamba(hidden_channels, **mamba) for _ in range(num_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(hidden_channels) for _ in range(num_layers))
-        self.node_layer = (
+        if node_layers < 1:
+            raise ValueError(f"node_layers must be at least 1, got {node_layers}")
+        self.node_layers = nn.ModuleList(
             GraphMambaLayer(
                 hidden_channels,
                 _local_conv(local_conv, hidden_channels),
@@ -166,8 +171,7 @@ class GMN(nn.Module):
                 dropout=dropout,
                 noise=noise,
             )
-            if global_mixer
-            else None
+            for _ in range(node_layers if global_mixer else 0)
         )
         self.head = nn.Linear(hidden_channels, out_channels)
         self._index_key: tuple | None = None
@@ -211,7 +215,7 @@ class GMN(nn.Module):
         for block, norm in zip(self.blocks, self.norms, strict=True):
             h = norm(h + F.dropout(block(h), self.dropout, self.training))
         h = h[:, -1]  # the node's own position
-        if self.node_layer is not None:
+        if len(self.node_layers):
             if seeds.numel() == x.size(0):
                 sub = edge_index
             else:  # edges among the seeds, relabelled
@@ -219,7 +223,8 @@ class GMN(nn.Module):
                 local[seeds] = torch.arange(seeds.numel())
                 sub = local[edge_index]
                 sub = sub[:, (sub >= 0).all(0)]
-            h = self.node_layer(h, sub, None if batch is None else batch[seeds])
+            for layer in self.node_layers:
+                h = layer(h, sub, None if batch is None else batch[seeds])
         return self.head(h)
 
 
