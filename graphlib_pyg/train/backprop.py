@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphlib_pyg.data.graph import adjacency
+from graphlib_pyg.data.graph import SparseAdj, adjacency
 from graphlib_pyg.data.tasks import LinkTask, NodeTask
 from graphlib_pyg.nn.models import (
     MODELS,
@@ -50,13 +50,34 @@ TRAIN_DEFAULTS: dict = {
     "select": "metric",
     "sampler": "neighbor",  # mini-batches: neighbor (sampled, fanouts) | exact (full k-hop)
     "batch_order": "random",  # graph-level batches: random | size (similar sizes, less padding)
+    "device": "cpu",  # where the model trains in one process: cpu | cuda | cuda:K | auto
 }
+
+
+def resolve_device(name: str) -> torch.device:
+    """The ``device`` option as a ``torch.device``; ``auto`` is CUDA when torch sees a GPU.
+
+    A CUDA device on a machine without one is an error that says so, not a silent CPU run.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"device must be cpu, cuda, cuda:K or auto; got {name!r}") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r}, but torch sees no CUDA device on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be cpu, cuda, cuda:K or auto; got {name!r}")
+    return device
 
 
 def _to(g, device: torch.device):
     """Move a graph input (sparse adjacency, edge_index or None) to ``device``."""
-    if g is None or device.type == "cpu":
+    if g is None or g.device == device:
         return g
+    if isinstance(g, SparseAdj):  # keep the subclass: its backward uses the cached transpose
+        return SparseAdj(g.plain.to(device))
     return g.to(device)
 
 
@@ -117,12 +138,13 @@ def _gather_chunks(
     return out
 
 
-def _chunked_scores(score: Callable[[Tensor], Tensor], pairs: Tensor, c: dict, info) -> Tensor:
+def _chunked_scores(
+    score: Callable[[Tensor], Tensor], pairs: Tensor, c: dict, info, device: torch.device
+) -> Tensor:
     """``score`` of (2, P) ``pairs`` in chunks of ``eval_batch`` (:func:`_gather_chunks`), in
     pair order on every rank: a distributed evaluation gives the scores of one process."""
     chunks = pairs.split(c["eval_batch"], dim=1)
     positions = torch.arange(pairs.size(1)).split(c["eval_batch"])
-    device = torch.device("cpu") if info is None else info.device
     return _gather_chunks(
         list(positions),
         lambda k: score(chunks[k].to(device)).view(-1),
@@ -184,6 +206,7 @@ class BackpropTrainer:
                 f"valid: {', '.join(valid)}"
             )
         self.cfg, self.progress = cfg, progress
+        self.device = resolve_device(str(cfg["device"]))
 
     # ------------------------------------------------------------------ shared
     def _build(
@@ -226,6 +249,9 @@ class BackpropTrainer:
             )
         if self.augment is not None and self.cfg["init"] not in (None, "default"):
             raise ValueError("init= is not supported together with --augment la")
+        if self.device.type != "cpu" and (self.augment is not None or self.spec.link):
+            what = "--augment la" if self.augment is not None else f"model {self.spec.name!r}"
+            raise ValueError(f"{what} trains on the CPU only; drop device={self.cfg['device']}")
         if getattr(self.task, "kind", None) == "graph" or self.spec.link:
             from graphlib_pyg.distributed import current
 
@@ -330,21 +356,28 @@ class BackpropTrainer:
                 data.x.size(1),
                 gen,
             )
-        opt = torch.optim.Adam(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
         y = data.y.float() if task.multilabel else data.y
         loss_fn = F.binary_cross_entropy_with_logits if task.multilabel else F.cross_entropy
         g = self._graph_arg(data)
         self._init(model, data.x, g)
+        device = self.device
+        model = model.to(device)  # before the optimiser: it must hold the moved parameters
+        opt = torch.optim.Adam(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
+        seeded = c["batch_size"] and hasattr(model, "forward_seeds") and aug is None
+        # full-graph inputs on the device; seed-batched models keep theirs on the CPU (they
+        # sample there and move each batch's rows), mini-batches are moved batch by batch
+        x, g_dev = (data.x, g) if seeded else (data.x.to(device), _to(g, device))
+        y_dev, train_dev = y.to(device), split.train.to(device)
 
         def full_step() -> float:
             model.train()
             opt.zero_grad()
             if aug is None:
-                loss = loss_fn(model(data.x, g)[split.train], y[split.train])
+                loss = loss_fn(model(x, g_dev)[train_dev], y_dev[train_dev])
             else:
                 loss = aug.loss(
-                    lambda: model(data.x, g),
-                    lambda out: loss_fn(out[split.train], y[split.train]),
+                    lambda: model(x, g_dev),
+                    lambda out: loss_fn(out[train_dev], y_dev[train_dev]),
                 )
             loss.backward()
             opt.step()
@@ -361,7 +394,6 @@ class BackpropTrainer:
                 "precomputes once, so input_dropout cannot apply; use dropout instead (or drop "
                 "batch_size to train full-graph with input dropout)"
             )
-        seeded = c["batch_size"] and hasattr(model, "forward_seeds") and aug is None
         if seeded:  # LargeGT-style: the model samples around each seed itself
             step = self._seed_step(model, opt, loss_fn, y, split.train, g)
         elif c["batch_size"]:
@@ -380,7 +412,7 @@ class BackpropTrainer:
             elif exact_eval:
                 out = self._chunked_outputs(model, nodes)
             else:
-                out = model(data.x, g)
+                out = model(x, g_dev).cpu()
             val_loss = float(loss_fn(out[split.val], y[split.val]))
             return task.evaluate(out, split.val), task.evaluate(out, split.test), val_loss
 
@@ -422,7 +454,8 @@ class BackpropTrainer:
         def batches(epoch: int):
             if info is None and c["sampler"] == "neighbor":  # the loader's own shuffle
                 for batch in loader:
-                    yield batch.x, graph_of(batch), batch.n_id[: batch.batch_size]
+                    g = _to(graph_of(batch), device)
+                    yield batch.x.to(device), g, batch.n_id[: batch.batch_size]
                 return
             order = shard(torch.arange(train.numel()), info, epoch, seed)
             for chunk in order.split(c["batch_size"]):
@@ -445,7 +478,10 @@ class BackpropTrainer:
         from graphlib_pyg.distributed import all_reduce_mean, shard
 
         data, c = self.task.data, self.cfg
-        model.prepare(data.x, g, self.task.index())  # hop features once per run
+        # hop features once per run, on the model's device (the CSR index stays on the CPU,
+        # where the seeds' neighbourhoods are sampled)
+        device = self._device(info)
+        model.prepare(data.x.to(device), _to(g, device), self.task.index())
         run = run or model.forward_seeds
         seed, epoch = int(torch.initial_seed()) % 2**31, 0
 
@@ -514,9 +550,9 @@ class BackpropTrainer:
             return int(self.spec.hops({**self.spec.options, **self.model_options, **self.cfg}))
         return int(self.cfg["num_layers"])
 
-    @staticmethod
-    def _device(info) -> torch.device:
-        return torch.device("cpu") if info is None else info.device
+    def _device(self, info=None) -> torch.device:
+        """The rank's device in a distributed run, else the ``device`` option."""
+        return info.device if info is not None else self.device
 
     def _minibatch_step(self, model, opt, loss_fn, y: Tensor, train: Tensor, info=None):
         from graphlib_pyg.distributed import all_reduce_mean
@@ -609,6 +645,8 @@ class BackpropTrainer:
             task.num_classes,
             task.categorical,
         )
+        device = self.device
+        model = model.to(device)
         opt = torch.optim.Adam(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
         loss_fn = F.binary_cross_entropy_with_logits if task.multilabel else F.cross_entropy
         bs = c["batch_size"] or 128
@@ -631,9 +669,9 @@ class BackpropTrainer:
         def forward(batch) -> Tensor:
             if self.spec.adj in (None, "edge_index"):
                 g = batch.edge_index if self.spec.adj else None
-            else:
+            else:  # built on the CPU, where the CSR index lives, then moved
                 g = adjacency(batch.edge_index, batch.num_nodes, self.spec.adj)
-            return model(batch.x, g, batch.batch)
+            return model(batch.x.to(device), _to(g, device), batch.batch.to(device))
 
         def target(batch) -> Tensor:
             return batch.y.float() if task.multilabel else batch.y.view(-1)
@@ -643,7 +681,7 @@ class BackpropTrainer:
             total, count = 0.0, 0
             for batch in train:
                 opt.zero_grad()
-                loss = loss_fn(forward(batch), target(batch))
+                loss = loss_fn(forward(batch), target(batch).to(device))
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * batch.num_graphs
@@ -655,7 +693,7 @@ class BackpropTrainer:
             model.eval()
             scores, val_loss = [], 0.0
             for i, loader in enumerate(evals):
-                outs, ys = zip(*[(forward(b), target(b)) for b in loader], strict=True)
+                outs, ys = zip(*[(forward(b).cpu(), target(b)) for b in loader], strict=True)
                 out, y = torch.cat(outs), torch.cat(ys)
                 if i == 0:
                     val_loss = float(loss_fn(out, y))
@@ -684,11 +722,10 @@ class BackpropTrainer:
         g, g_test = self._graph_arg(graph), self._graph_arg(test_graph)
         self._init(encoder, net.features(), g)
         device = self._device(info)
+        net = net.to(device)
+        g, g_test = _to(g, device), (g if g_test is g else _to(g_test, device))
         if info is not None:  # replicas: each rank takes its shard of the positive edges
             from torch.nn.parallel import DistributedDataParallel
-
-            net = net.to(device)
-            g, g_test = _to(g, device), _to(g_test, device)
         train_net = DistributedDataParallel(net) if info is not None else net
         opt = torch.optim.Adam(net.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
         pos_all = split.train_pos
@@ -722,7 +759,9 @@ class BackpropTrainer:
 
         @torch.no_grad()
         def scores(h: Tensor, pairs: Tensor) -> Tensor:
-            return _chunked_scores(lambda p: net.predictor(h[p[0]], h[p[1]]), pairs, c, info)
+            return _chunked_scores(
+                lambda p: net.predictor(h[p[0]], h[p[1]]), pairs, c, info, device
+            )
 
         @torch.no_grad()
         def evaluate() -> tuple[float, float]:

@@ -184,8 +184,8 @@ class GMN(nn.Module):
 
     def _graph_index(self, edge_index: Tensor, num_nodes: int) -> GraphIndex:
         key = (edge_index.data_ptr(), tuple(edge_index.shape), edge_index._version, num_nodes)
-        if key != self._index_key:
-            self._index, self._index_key = GraphIndex(edge_index, num_nodes), key
+        if key != self._index_key:  # walks are sampled on the CPU, whatever x's device
+            self._index, self._index_key = GraphIndex(edge_index.cpu(), num_nodes), key
         return self._index
 
     def tokens(self, x: Tensor, index: GraphIndex, seeds: Tensor) -> Tensor:
@@ -193,12 +193,14 @@ class GMN(nn.Module):
         gen = None
         if not self.training:
             gen = torch.Generator().manual_seed(self.eval_seed)
-        token, node = self.tokenizer(index, seeds, gen)
-        h = self.encoder(x)[node]  # (C, hidden): one row per (token, member)
+        token, node = self.tokenizer(index, seeds.cpu(), gen)  # on the CPU, with the index
+        h = self.encoder(x)[node.to(x.device)]  # (C, hidden): one row per (token, member)
         if self.token_conv is not None:
-            h = F.relu(self.token_conv(h, _induced_edges(index, token, node)))
+            edges = _induced_edges(index, token, node).to(x.device)
+            h = F.relu(self.token_conv(h, edges))
         num_tokens = seeds.numel() * self.tokenizer.sequence_length
-        count = torch.bincount(token, minlength=num_tokens).clamp_(min=1).to(h.dtype)
+        count = torch.bincount(token, minlength=num_tokens).clamp_(min=1).to(h)
+        token = token.to(x.device)
         pooled = h.new_zeros(num_tokens, h.size(1)).index_add_(0, token, h) / count[:, None]
         return pooled.view(seeds.numel(), self.tokenizer.sequence_length, -1)
 
@@ -219,8 +221,8 @@ class GMN(nn.Module):
             if seeds.numel() == x.size(0):
                 sub = edge_index
             else:  # edges among the seeds, relabelled
-                local = torch.full((x.size(0),), -1, dtype=torch.long)
-                local[seeds] = torch.arange(seeds.numel())
+                local = torch.full((x.size(0),), -1, dtype=torch.long, device=edge_index.device)
+                local[seeds.to(local.device)] = torch.arange(seeds.numel(), device=local.device)
                 sub = local[edge_index]
                 sub = sub[:, (sub >= 0).all(0)]
             for layer in self.node_layers:

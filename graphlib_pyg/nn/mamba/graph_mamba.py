@@ -46,10 +46,11 @@ def degree_order(
         buckets = (sizes + bucket_size - 1) // bucket_size  # (G,) buckets per graph
         offset = torch.cumsum(buckets, 0) - buckets
         # a random rank of each node inside its graph, cut into ``buckets[g]`` even pieces
-        rnd = torch.rand(num_nodes, dtype=torch.float64) + batch.to(torch.float64)
+        rnd = torch.rand(num_nodes, dtype=torch.float64, device=deg.device) + batch.to(deg)
         order = torch.argsort(rnd)
         rank = torch.empty_like(order)
-        rank[order] = torch.arange(num_nodes) - (torch.cumsum(sizes, 0) - sizes)[batch[order]]
+        first = (torch.cumsum(sizes, 0) - sizes)[batch[order]]  # each graph's first position
+        rank[order] = torch.arange(num_nodes, device=deg.device) - first
         piece = rank * buckets[batch] // sizes[batch].clamp(min=1)
         group = offset[batch] + piece
     # sort by (group, key): key lies in [0, max_deg + 1)

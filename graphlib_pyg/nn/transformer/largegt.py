@@ -70,7 +70,7 @@ def hop_features(x: Tensor, adj: Tensor, hops: int = 2, dtype: torch.dtype | Non
     out = torch.empty(hops + 1, x.size(0), x.size(1), dtype=dtype, device=x.device)
     out[0] = x
     adj = getattr(adj, "plain", adj)  # SparseAdj: its plain CSR tensor
-    if dtype == x.dtype:
+    if dtype == x.dtype and not x.is_cuda:  # CUDA's sparse mm takes no out= slice
         for k in range(1, hops + 1):
             torch.mm(adj, out[k - 1], out=out[k])
         return out
@@ -313,11 +313,12 @@ class LargeGT(nn.Module):
             raise ValueError(f"seed ids must lie in [0, {index.num_nodes}) for this graph")
         sample = sample_neighborhood(index, seeds, self.num_samples, generator)  # (B, K)
         b, k = sample.shape
+        flat = sample.view(-1).to(feats[0].device)  # sampled on the CPU; rows where stored
         if self.hop_cache:
-            rows = feats[:, sample.view(-1)].transpose(0, 1)  # (B K, 3, F)
+            rows = feats[:, flat].transpose(0, 1)  # (B K, 3, F)
         else:
             with torch.no_grad():
-                rows = hop_rows(*feats, sample.view(-1))  # (B K, 3, F)
+                rows = hop_rows(*feats, flat)  # (B K, 3, F)
         rows = rows.to(self.hop_emb.device, torch.float32)
         tokens = self.token(rows)  # (B K, 3, d)
         tokens = (tokens + self.hop_emb).view(b, k * (self.HOPS + 1), -1)  # (B, 3K, d)
