@@ -223,14 +223,15 @@ def _gcn(i, h, o, layers, dropout, residual=False, **kw):
 
 
 def _sage(i, h, o, layers, dropout, residual=False, **kw):
-    # Mean aggregation = sum over the row-normalised adjacency D^-1 A.
-    if residual:
-        from graphlib_pyg.nn.conv.sage import LinearFirstSAGEConv
+    # Mean aggregation = sum over the row-normalised adjacency D^-1 A. PyG's layers and model,
+    # projecting before aggregating where the input is wider than the output.
+    from graphlib_pyg.nn.conv.sage import LinearFirstGraphSAGE, LinearFirstSAGEConv
 
+    if residual:
         return ResidualGNN(
             i, h, o, layers, lambda d: LinearFirstSAGEConv(d, d, aggr="sum"), dropout
         )
-    return pyg_models.GraphSAGE(i, h, layers, o, dropout=dropout, aggr="sum")
+    return LinearFirstGraphSAGE(i, h, layers, o, dropout=dropout, aggr="sum")
 
 
 def _gat(i, h, o, layers, dropout, heads=8, v2=False, out_heads=None, residual=False, **kw):

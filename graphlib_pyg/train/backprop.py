@@ -723,7 +723,9 @@ class BackpropTrainer:
         self._init(encoder, net.features(), g)
         device = self._device(info)
         net = net.to(device)
-        g, g_test = _to(g, device), (g if g_test is g else _to(g_test, device))
+        same = g_test is g  # the evaluation below reuses the training encoding when so
+        g = _to(g, device)
+        g_test = g if same else _to(g_test, device)
         if info is not None:  # replicas: each rank takes its shard of the positive edges
             from torch.nn.parallel import DistributedDataParallel
         train_net = DistributedDataParallel(net) if info is not None else net

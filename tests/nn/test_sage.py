@@ -44,3 +44,20 @@ def test_non_linear_aggregation_falls_back_to_pyg():
     x = torch.randn(20, 40)
     ei = torch.randint(0, 20, (2, 60))
     torch.testing.assert_close(ours(x, ei), ref(x, ei))
+
+
+def test_sage_model_is_pyg_graphsage_with_linear_first_layers():
+    from torch_geometric.nn.models import GraphSAGE
+
+    from graphlib_pyg.nn.conv import LinearFirstGraphSAGE
+    from graphlib_pyg.nn.models import build_model
+
+    torch.manual_seed(0)
+    ours = build_model("sage", 40, 8, 3, 2, 0.0, 0.0)
+    inner = getattr(ours, "model", ours)
+    assert isinstance(inner, LinearFirstGraphSAGE)
+    assert all(isinstance(c, LinearFirstSAGEConv) for c in inner.convs)
+    ref = GraphSAGE(40, 8, 2, 3, aggr="sum")
+    ref.load_state_dict(inner.state_dict())  # the same parameters under the same names
+    x, adj = torch.randn(30, 40), GraphIndex(torch.randint(0, 30, (2, 150)), 30).adj_t("mean")
+    torch.testing.assert_close(inner.eval()(x, adj), ref.eval()(x, adj), atol=1e-5, rtol=1e-5)

@@ -63,7 +63,7 @@ def test_parallel_scan_on_cuda_matches_cpu_reference(length):  # pragma: no cove
     }
     grads = {}
     for dev, backend in (("cpu", "ref"), ("cuda", "parallel")):
-        leaves = {k: v.to(dev).requires_grad_() for k, v in inp.items()}
+        leaves = {k: v.detach().to(dev).requires_grad_() for k, v in inp.items()}
         y = selective_scan(**leaves, delta_softplus=True, backend=backend)
         y.square().sum().backward()
         grads[dev] = (y.detach().cpu(), {k: v.grad.cpu() for k, v in leaves.items()})

@@ -1,6 +1,6 @@
 """Message-passing layers that PyG lacks."""
 
 from graphlib_pyg.nn.conv.dagnn_conv import DAGNN, DAGNNConv
-from graphlib_pyg.nn.conv.sage import LinearFirstSAGEConv
+from graphlib_pyg.nn.conv.sage import LinearFirstGraphSAGE, LinearFirstSAGEConv
 
-__all__ = ["DAGNN", "DAGNNConv", "LinearFirstSAGEConv"]
+__all__ = ["DAGNN", "DAGNNConv", "LinearFirstGraphSAGE", "LinearFirstSAGEConv"]
