@@ -115,6 +115,11 @@ class SparseAdj(Tensor):
         out.plain, out._t = plain, None
         return out
 
+    def to(self, *args, **kwargs) -> SparseAdj:
+        """``Tensor.to`` that stays a :class:`SparseAdj` (its transpose is rebuilt lazily)."""
+        plain = self.plain.to(*args, **kwargs)
+        return self if plain is self.plain else SparseAdj(plain)
+
     def transposed(self) -> Tensor:
         if self._t is None:
             csc = self.plain.to_sparse_csc()  # CSC of A == CSR of A^T

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphlib_pyg.data.graph import SparseAdj, adjacency
+from graphlib_pyg.data.graph import adjacency
 from graphlib_pyg.data.tasks import LinkTask, NodeTask
 from graphlib_pyg.nn.models import (
     MODELS,
@@ -74,11 +74,7 @@ def resolve_device(name: str) -> torch.device:
 
 def _to(g, device: torch.device):
     """Move a graph input (sparse adjacency, edge_index or None) to ``device``."""
-    if g is None or g.device == device:
-        return g
-    if isinstance(g, SparseAdj):  # keep the subclass: its backward uses the cached transpose
-        return SparseAdj(g.plain.to(device))
-    return g.to(device)
+    return g if g is None else g.to(device)
 
 
 class _SeedForward(nn.Module):
@@ -105,10 +101,7 @@ class _LinkModel(nn.Module):
         return self.emb.weight if self.emb is not None else self.x
 
     def encode(self, g) -> Tensor:
-        x = self.features()
-        if x is not None and self.emb is None:
-            x = x.to(next(self.encoder.parameters()).device)
-        return self.encoder(x, g)
+        return self.encoder(self.features(), g)
 
     def forward(self, g, pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor]:
         h = self.encode(g)
@@ -364,8 +357,8 @@ class BackpropTrainer:
         model = model.to(device)  # before the optimiser: it must hold the moved parameters
         opt = torch.optim.Adam(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
         seeded = c["batch_size"] and hasattr(model, "forward_seeds") and aug is None
-        # full-graph inputs on the device; seed-batched models keep theirs on the CPU (they
-        # sample there and move each batch's rows), mini-batches are moved batch by batch
+        # full-graph inputs on the device; seed-batched models get theirs in _seed_step
+        # (prepare), mini-batches are moved batch by batch
         x, g_dev = (data.x, g) if seeded else (data.x.to(device), _to(g, device))
         y_dev, train_dev = y.to(device), split.train.to(device)
 
@@ -723,6 +716,8 @@ class BackpropTrainer:
         self._init(encoder, net.features(), g)
         device = self._device(info)
         net = net.to(device)
+        if net.x is not None:  # a plain attribute (not a buffer DDP would broadcast): move once
+            net.x = net.x.to(device)
         same = g_test is g  # the evaluation below reuses the training encoding when so
         g = _to(g, device)
         g_test = g if same else _to(g_test, device)

@@ -312,3 +312,16 @@ def test_graph_without_edges():
     loops = Data(edge_index=torch.arange(n).repeat(2, 1), num_nodes=n)
     with pytest.raises(ValueError, match=r"(?i)edge"):
         random_link_split(loops)
+
+
+def test_sparse_adj_to_keeps_the_subclass_and_its_products():
+    from graphlib_pyg.data.graph import GraphIndex, SparseAdj
+
+    adj = GraphIndex(torch.tensor([[0, 1, 2, 2], [1, 2, 0, 1]]), 3).adj_t("gcn")
+    assert adj.to("cpu") is adj  # nothing to move: the same object, cached transpose kept
+    moved = adj.to(torch.float64)
+    assert isinstance(moved, SparseAdj) and moved.dtype == torch.float64
+    x = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    torch.sparse.mm(moved, x).sum().backward()  # through the cached-transpose backward
+    dense = moved.plain.to_dense()
+    torch.testing.assert_close(x.grad, dense.t() @ torch.ones(3, 2, dtype=torch.float64))

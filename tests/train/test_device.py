@@ -104,8 +104,8 @@ def test_largegt_gives_the_same_outputs_on_cuda(hop_cache):  # pragma: no cover 
     seeds = torch.arange(20)
     outs = []
     for dev in ("cpu", "cuda"):
-        adj = index.adj_t("gcn")  # hop features computed on the device, index on the CPU
-        model.to(dev).prepare(data.x.to(dev), adj.plain.to(dev) if dev == "cuda" else adj, index)
+        adj = index.adj_t("gcn").to(dev)  # hop features on the device, index on the CPU
+        model.to(dev).prepare(data.x.to(dev), adj, index)
         with torch.no_grad():
             outs.append(model.forward_seeds(seeds, generator=torch.Generator().manual_seed(1)))
     assert outs[1].is_cuda and torch.allclose(outs[1].cpu(), outs[0], atol=1e-4)
@@ -143,8 +143,8 @@ def test_link_and_graph_tasks_train_on_cuda():  # pragma: no cover - GPU
     link = run_benchmark(
         "gcn", "sbm-link", runs=1, epochs=20, config={"device": "cuda"}, progress=False
     )[0]
-    assert link["test"] > 0
+    assert link["test"] > 0.5  # Hits@100; 0.83 on the CPU with these settings
     graph = run_benchmark(
         "gcn", "graph-sbm", runs=1, epochs=5, config={"device": "cuda"}, progress=False
-    )[0]
-    assert graph["val"] == graph["val"]  # a number, not NaN
+    )[0]  # a tensor on the wrong device raises; the score is a probability-like metric
+    assert 0.0 <= graph["val"] <= 1.0 and graph["config"]["device"] == "cuda"
