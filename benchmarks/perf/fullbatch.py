@@ -11,7 +11,11 @@ Variants, each measured in its own subprocess so that peak RSS is per variant:
 * ``graphlib-gcn``  -- ``build_model("gcn", ...)`` fed ``GraphIndex(...).adj_t("gcn")``;
 * ``pyg-sage``      -- ``torch_geometric.nn.models.GraphSAGE`` (mean aggregation) fed
   ``edge_index``;
-* ``graphlib-sage`` -- ``build_model("sage", ...)`` fed ``adj_t("mean")``.
+* ``graphlib-sage`` -- ``build_model("sage", ...)`` fed ``adj_t("mean")``;
+* ``pyg-gat``       -- ``torch_geometric.nn.models.GAT`` (``--heads`` heads of hidden / heads)
+  fed ``edge_index`` (only with ``--models ...,gat``);
+* ``graphlib-gat``  -- ``build_model("gat", ...)`` (:class:`CSRGATConv` layers) fed the same
+  ``edge_index``; each layer builds its attention pattern in the warm-up epoch.
 
 Building the index and adjacency (and its cached transpose) is reported once as ``setup_s``, not
 inside the epoch time. Before timing, the parent checks on a small graph that ours and the
@@ -20,7 +24,7 @@ baseline give the same logits and gradients from the same initialisation.
 Usage::
 
     python benchmarks/perf/fullbatch.py [--quick] [--epochs 3] [--threads T] [--json PATH]
-        [--features F] [--hidden H]
+        [--features F] [--hidden H] [--models gcn,sage,gat] [--heads 4]
 
 ``--features 6805 --hidden 64 --quick`` is close to Coauthor-CS (18,333 nodes, 6,805 features),
 where the SAGE layers' projection before aggregation matters most.
@@ -45,10 +49,18 @@ from graphlib_pyg.data.graph import GraphIndex
 from graphlib_pyg.data.synthetic import random_graph
 from graphlib_pyg.nn.models import build_model
 
-VARIANTS = ("pyg-gcn", "graphlib-gcn", "pyg-sage", "graphlib-sage")
+KINDS = ("gcn", "sage", "gat")
+VARIANTS = tuple(f"{lib}-{kind}" for kind in KINDS for lib in ("pyg", "graphlib"))
 FULL = {"num_nodes": 169_343, "num_edges": 1_166_243}  # ogbn-arxiv
 QUICK = {"num_nodes": 20_000, "num_edges": 140_000}
-MODEL = {"num_features": 128, "num_classes": 40, "hidden": 256, "num_layers": 3, "dropout": 0.5}
+MODEL = {
+    "num_features": 128,
+    "num_classes": 40,
+    "hidden": 256,
+    "num_layers": 3,
+    "dropout": 0.5,
+    "heads": 4,
+}
 CHECK_NODES, CHECK_EDGES, CHECK_TOL = 2_000, 14_000, 1e-4
 
 
@@ -60,12 +72,16 @@ def make_model(variant: str) -> torch.nn.Module:
         return pyg_models.GCN(f, h, layers, c, dropout=p)
     if variant == "pyg-sage":
         return pyg_models.GraphSAGE(f, h, layers, c, dropout=p)
+    if variant == "pyg-gat":
+        return pyg_models.GAT(f, h, layers, c, dropout=p, heads=MODEL["heads"])
+    if variant == "graphlib-gat":  # build_model's hidden is per head
+        return build_model("gat", f, h // MODEL["heads"], c, layers, p, heads=MODEL["heads"])
     return build_model(variant.split("-")[1], f, h, c, layers, p)
 
 
 def graph_input(variant: str, edge_index: torch.Tensor, num_nodes: int):
     """(second argument of ``model(x, .)``, setup seconds). Ours builds and caches its adjacency."""
-    if variant.startswith("pyg-"):
+    if variant.startswith("pyg-") or variant.endswith("gat"):
         return edge_index, 0.0
     t0 = time.perf_counter()
     adj = GraphIndex(edge_index, num_nodes).adj_t("gcn" if variant.endswith("gcn") else "mean")
@@ -119,11 +135,11 @@ def worker(variant: str, size: dict, epochs: int, seed: int) -> dict:
     }
 
 
-def check_equal(seed: int = 0) -> list[str]:
+def check_equal(kinds, seed: int = 0) -> list[str]:
     """Ours vs. baseline on a small graph: same init -> same eval logits and gradients."""
     data = random_graph(CHECK_NODES, CHECK_EDGES, MODEL["num_features"], MODEL["num_classes"], seed)
     lines = []
-    for kind in ("gcn", "sage"):
+    for kind in kinds:
         outs, grads = [], []
         for variant in (f"pyg-{kind}", f"graphlib-{kind}"):
             torch.manual_seed(seed)
@@ -151,6 +167,7 @@ def run_variant(variant: str, args) -> dict:
     cmd += ["--quick"] if args.quick else []
     cmd += ["--threads", str(args.threads)] if args.threads else []
     cmd += ["--features", str(MODEL["num_features"]), "--hidden", str(MODEL["hidden"])]
+    cmd += ["--heads", str(MODEL["heads"])]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
@@ -167,9 +184,16 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write rows and ratios to this file")
     parser.add_argument("--features", type=int, default=MODEL["num_features"])
     parser.add_argument("--hidden", type=int, default=MODEL["hidden"])
+    parser.add_argument("--models", default="gcn,sage", help="comma-separated: gcn, sage, gat")
+    parser.add_argument("--heads", type=int, default=MODEL["heads"], help="GAT heads")
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    MODEL.update(num_features=args.features, hidden=args.hidden)
+    kinds = [k for k in args.models.split(",") if k]
+    if any(k not in KINDS for k in kinds) or not kinds:
+        parser.error(f"--models: choose from {', '.join(KINDS)}, got {args.models!r}")
+    if "gat" in kinds and args.hidden % args.heads:
+        parser.error(f"--hidden {args.hidden} must be divisible by --heads {args.heads}")
+    MODEL.update(num_features=args.features, hidden=args.hidden, heads=args.heads)
     if args.epochs is None:
         args.epochs = 2 if args.quick else 3
     if args.threads:
@@ -180,24 +204,25 @@ def main() -> None:
         print(json.dumps(worker(args.worker, size, args.epochs, args.seed)), flush=True)
         return
 
-    checks = check_equal(args.seed)
+    checks = check_equal(kinds, args.seed)
     rows = {}
-    for variant in VARIANTS:
-        rows[variant] = run_variant(variant, args)
+    for kind in kinds:
+        for variant in (f"pyg-{kind}", f"graphlib-{kind}"):
+            rows[variant] = run_variant(variant, args)
     config = {
         **size,
         "directed_edges": 2 * size["num_edges"],
         **MODEL,
         "epochs": args.epochs,
         "warmup_epochs": 1,
-        "threads": rows[VARIANTS[0]]["threads"],
+        "threads": next(iter(rows.values()))["threads"],
         "quick": args.quick,
         "seed": args.seed,
         "torch": torch.__version__,
         "torch_geometric": __import__("torch_geometric").__version__,
     }
     ratios = {}
-    for kind in ("gcn", "sage"):
+    for kind in kinds:
         base, ours = rows[f"pyg-{kind}"], rows[f"graphlib-{kind}"]
         ratios[f"{kind}_speedup_ratio"] = base["epoch_s"] / ours["epoch_s"]
         ratios[f"{kind}_memory_ratio"] = ours["peak_rss_mb"] / base["peak_rss_mb"]
@@ -215,7 +240,7 @@ def main() -> None:
             f"{r['peak_rss_mb']:>17.0f}{r['rss_increase_mb']:>17.0f}"
         )
     print()
-    for kind in ("gcn", "sage"):
+    for kind in kinds:
         print(
             f"{kind}: speedup {ratios[f'{kind}_speedup_ratio']:.2f}x (pyg / graphlib epoch), "
             f"memory {ratios[f'{kind}_memory_ratio']:.2f} (graphlib / pyg peak RSS)"

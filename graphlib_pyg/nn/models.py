@@ -235,12 +235,15 @@ def _sage(i, h, o, layers, dropout, residual=False, **kw):
 
 
 def _gat(i, h, o, layers, dropout, heads=8, v2=False, out_heads=None, residual=False, **kw):
-    if residual:  # h per head, as below: blocks of width h * heads
-        from torch_geometric.nn import GATConv, GATv2Conv
+    # PyG's layers and model; GAT (not GATv2) aggregates through one sparse product per layer.
+    from graphlib_pyg.nn.conv.gat import CSRGAT, CSRGATConv
 
-        conv = GATv2Conv if v2 else GATConv
+    if residual:  # h per head, as below: blocks of width h * heads
+        from torch_geometric.nn import GATv2Conv
+
+        conv = GATv2Conv if v2 else CSRGATConv
         return ResidualGNN(i, h * heads, o, layers, lambda d: conv(d, h, heads=heads), dropout)
-    model = pyg_models.GAT(i, h * heads, layers, o, dropout=dropout, heads=heads, v2=v2)
+    model = CSRGAT(i, h * heads, layers, o, dropout=dropout, heads=heads, v2=v2)
     if out_heads is not None and out_heads != heads:
         # The GAT paper averages `out_heads` heads in the output layer (1 on Cora/CiteSeer);
         # PyG's model uses `heads` everywhere, so only the last convolution is replaced.

@@ -1,0 +1,199 @@
+"""Graph attention computed as one sparse matrix product over a cached CSR structure."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch_geometric.nn import GATConv
+from torch_geometric.nn.models import GAT
+from torch_geometric.utils import softmax
+
+
+class HeadCSR:
+    """The attention pattern of a graph for ``heads`` heads, as one block-diagonal CSR matrix.
+
+    Row ``n * H + h`` holds the in-edges of node ``n`` for head ``h`` (self-loops replaced by one
+    per node when ``add_self_loops``), column ``s * H + h`` their sources, so node features laid
+    out as ``(N * H, C)`` (a plain ``view`` of PyG's ``(N, H, C)``) are aggregated for all heads
+    by a single ``torch.sparse.mm``. The transpose, used by the backward pass, is built once.
+
+    Attributes:
+        row, col: (nnz * H,) block row and column of each entry, sorted by row then column.
+        indptr: (N * H + 1,) row pointers.
+        t_indptr, t_col, t_perm: CSR of the transpose; entry ``k`` of the transpose is entry
+            ``t_perm[k]`` of this matrix.
+    """
+
+    def __init__(
+        self, edge_index: Tensor, num_nodes: int, heads: int, add_self_loops: bool = True
+    ) -> None:
+        src, dst = edge_index[0].long(), edge_index[1].long()
+        n, H = int(num_nodes), int(heads)
+        if add_self_loops:  # PyG's GATConv: remove_self_loops, then add_self_loops
+            keep = src != dst
+            loop = torch.arange(n, device=src.device)
+            src, dst = torch.cat([src[keep], loop]), torch.cat([dst[keep], loop])
+        order = torch.argsort(dst * max(n, 1) + src, stable=True)
+        src, dst = src[order], dst[order]
+        deg = torch.bincount(dst, minlength=n)
+        ptr = torch.zeros(n + 1, dtype=torch.long, device=src.device)
+        torch.cumsum(deg, 0, out=ptr[1:])
+        nnz = src.numel()
+        # Entry k of block row (n, h): the k-th in-edge of n. Blocks of one node are consecutive.
+        seg = torch.repeat_interleave(deg, H)  # (N * H,) entries per block row
+        self.indptr = torch.zeros(n * H + 1, dtype=torch.long, device=src.device)
+        torch.cumsum(seg, 0, out=self.indptr[1:])
+        block_row = torch.repeat_interleave(torch.arange(n * H, device=src.device), seg)
+        offset = torch.arange(nnz * H, device=src.device) - self.indptr[block_row]
+        edge = ptr[block_row.div(H, rounding_mode="floor")] + offset  # (nnz * H,) edge position
+        self.row = block_row
+        self.col = src[edge] * H + block_row.remainder(H)
+        self.num_rows = n * H
+        t_order = torch.argsort(self.col * (n * H) + self.row, stable=True)
+        self.t_perm = t_order
+        self.t_col = self.row[t_order]
+        t_deg = torch.bincount(self.col, minlength=n * H)
+        self.t_indptr = torch.zeros(n * H + 1, dtype=torch.long, device=src.device)
+        torch.cumsum(t_deg, 0, out=self.t_indptr[1:])
+
+    def matrix(self, values: Tensor) -> Tensor:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+            return torch.sparse_csr_tensor(
+                self.indptr, self.col, values, (self.num_rows, self.num_rows)
+            )
+
+    def transposed(self, values: Tensor) -> Tensor:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(
+                self.t_indptr, self.t_col, values[self.t_perm], (self.num_rows, self.num_rows)
+            )
+
+
+class _AttentionSpMM(torch.autograd.Function):
+    """``out = A(values) @ x`` for a :class:`HeadCSR` ``A``; gradients for values and x.
+
+    The value gradient is the sampled product ``(grad @ x^T)`` at A's pattern
+    (``torch.sparse.sampled_addmm``), so no (entries, C) tensor is ever built.
+    """
+
+    @staticmethod
+    def forward(ctx, values: Tensor, x: Tensor, pattern: HeadCSR) -> Tensor:
+        ctx.pattern = pattern
+        ctx.save_for_backward(values, x)
+        return torch.sparse.mm(pattern.matrix(values), x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        values, x = ctx.saved_tensors
+        pattern: HeadCSR = ctx.pattern
+        grad = grad.contiguous()
+        grad_values = grad_x = None
+        if ctx.needs_input_grad[0]:
+            zero = pattern.matrix(torch.zeros_like(values))
+            grad_values = torch.sparse.sampled_addmm(zero, grad, x.t()).values()
+        if ctx.needs_input_grad[1]:
+            grad_x = torch.sparse.mm(pattern.transposed(values), grad)
+        return grad_values, grad_x, None
+
+
+class CSRGATConv(GATConv):
+    r"""PyG's :class:`~torch_geometric.nn.GATConv` with the attention aggregation done as one
+    sparse matrix product.
+
+    PyG builds ``alpha * x_j`` for every edge and head, an (E, H, C) tensor, then scatters it.
+    This layer puts the attention coefficients on a cached CSR pattern of all heads at once
+    (:class:`HeadCSR`) and multiplies: the same parameters, state dict and outputs (up to float
+    rounding, and the order in which attention dropout draws its random numbers), with no
+    per-edge feature tensor in the forward or backward pass. The pattern is built on the first
+    call with a given ``edge_index`` and reused while the same tensor is passed.
+
+    Calls this path does not cover fall back to PyG's forward: bipartite ``(x_src, x_dst)``
+    inputs, ``size``, edge features, sparse adjacency inputs and ``return_attention_weights``.
+
+    Shapes:
+        - **input:** x (N, in_channels), edge_index (2, E)
+        - **output:** (N, heads * out_channels) or (N, out_channels) with ``concat=False``
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._pattern: tuple | None = None
+
+    def pattern(self, edge_index: Tensor, num_nodes: int) -> HeadCSR:
+        """The cached :class:`HeadCSR` of ``edge_index`` (rebuilt when another graph is passed)."""
+        key = (edge_index.data_ptr(), edge_index.shape, edge_index._version, num_nodes)
+        key = (*key, edge_index.device)
+        if self._pattern is None or self._pattern[0] is not edge_index or self._pattern[1] != key:
+            from graphlib_pyg.data.graph import validate_graph
+
+            validate_graph(edge_index, num_nodes, name=type(self).__name__)
+            csr = HeadCSR(edge_index, num_nodes, self.heads, self.add_self_loops)
+            self._pattern = (edge_index, key, csr)
+        return self._pattern[2]
+
+    def forward(
+        self,
+        x,
+        edge_index,
+        edge_attr=None,
+        size=None,
+        return_attention_weights=None,
+    ):
+        if (
+            not isinstance(x, Tensor)
+            or not isinstance(edge_index, Tensor)
+            or edge_index.layout != torch.strided
+            or edge_attr is not None
+            or size is not None
+            or return_attention_weights is not None
+            or self.lin is None
+        ):
+            return super().forward(x, edge_index, edge_attr, size, return_attention_weights)
+        if x.dim() != 2:
+            raise ValueError(f"{type(self).__name__}: x must be (N, F), got {tuple(x.shape)}")
+        H, C, n = self.heads, self.out_channels, x.size(0)
+        pattern = self.pattern(edge_index, n)
+        h = self.lin(x).view(n, H, C)
+        a_src = (h * self.att_src).sum(-1).reshape(-1)  # (N * H,), index s * H + h
+        a_dst = (h * self.att_dst).sum(-1).reshape(-1)
+        logits = F.leaky_relu(a_src[pattern.col] + a_dst[pattern.row], self.negative_slope)
+        alpha = softmax(logits, pattern.row, num_nodes=pattern.num_rows)
+        alpha = F.dropout(alpha, p=self.dropout, training=self.training)
+        out = _AttentionSpMM.apply(alpha, h.reshape(n * H, C), pattern).view(n, H, C)
+        out = out.reshape(n, H * C) if self.concat else out.mean(dim=1)
+        if self.res is not None:
+            out = out + self.res(x)
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+
+class CSRGAT(GAT):
+    """PyG's :class:`~torch_geometric.nn.models.GAT` built from :class:`CSRGATConv` (``v2=False``).
+
+    Same arguments, parameters, state dict and outputs (up to float rounding) as PyG's model.
+    """
+
+    def init_conv(self, in_channels, out_channels, **kwargs):
+        with torch.random.fork_rng(devices=[]):  # draw the initial weights once, as PyG does
+            conv = super().init_conv(in_channels, out_channels, **kwargs)
+        if type(conv) is not GATConv:  # GATv2 keeps PyG's layer
+            return super().init_conv(in_channels, out_channels, **kwargs)
+        return CSRGATConv(
+            conv.in_channels,
+            conv.out_channels,
+            heads=conv.heads,
+            concat=conv.concat,
+            dropout=conv.dropout,
+            negative_slope=conv.negative_slope,
+            add_self_loops=conv.add_self_loops,
+            edge_dim=conv.edge_dim,
+            fill_value=conv.fill_value,
+            bias=conv.bias is not None,
+            residual=conv.res is not None,
+        )
