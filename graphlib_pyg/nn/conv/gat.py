@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -74,6 +75,31 @@ class HeadCSR:
             )
 
 
+_PATTERNS: dict[tuple, HeadCSR] = {}
+
+
+def head_csr(
+    edge_index: Tensor, num_nodes: int, heads: int, add_self_loops: bool = True
+) -> HeadCSR:
+    """The :class:`HeadCSR` of ``edge_index``, built once per tensor and shared by every layer.
+
+    Patterns are cached while ``edge_index`` is alive and unmodified, keyed by the tensor itself
+    (not its values): a model's layers with the same heads share one pattern, and a full-batch
+    trainer that passes the same ``edge_index`` every epoch builds it once. The entry is dropped
+    when the tensor is freed.
+    """
+    key = (id(edge_index), edge_index._version, int(num_nodes), int(heads), bool(add_self_loops))
+    pattern = _PATTERNS.get(key)
+    if pattern is None:
+        from graphlib_pyg.data.graph import validate_graph
+
+        validate_graph(edge_index, num_nodes, name="GAT edge_index")
+        pattern = HeadCSR(edge_index, num_nodes, heads, add_self_loops)
+        _PATTERNS[key] = pattern
+        weakref.finalize(edge_index, _PATTERNS.pop, key, None)
+    return pattern
+
+
 class _AttentionSpMM(torch.autograd.Function):
     """``out = A(values) @ x`` for a :class:`HeadCSR` ``A``; gradients for values and x.
 
@@ -103,38 +129,27 @@ class _AttentionSpMM(torch.autograd.Function):
 
 class CSRGATConv(GATConv):
     r"""PyG's :class:`~torch_geometric.nn.GATConv` with the attention aggregation done as one
-    sparse matrix product.
+        sparse matrix product.
 
-    PyG builds ``alpha * x_j`` for every edge and head, an (E, H, C) tensor, then scatters it.
-    This layer puts the attention coefficients on a cached CSR pattern of all heads at once
-    (:class:`HeadCSR`) and multiplies: the same parameters, state dict and outputs (up to float
-    rounding, and the order in which attention dropout draws its random numbers), with no
-    per-edge feature tensor in the forward or backward pass. The pattern is built on the first
-    call with a given ``edge_index`` and reused while the same tensor is passed.
+        PyG builds ``alpha * x_j`` for every edge and head, an (E, H, C) tensor, then scatters it.
+        This layer puts the attention coefficients on a cached CSR pattern of all heads at once
+        (:class:`HeadCSR`) and multiplies: the same parameters, state dict and outputs (up to float
+        rounding, and the order in which attention dropout draws its random numbers), with no
+        per-edge feature tensor in the forward or backward pass. The pattern is built on the first
+        call with a given ``edge_index`` and shared by all layers while the same tensor is passed
+    (:func:`head_csr`).
 
-    Calls this path does not cover fall back to PyG's forward: bipartite ``(x_src, x_dst)``
-    inputs, ``size``, edge features, sparse adjacency inputs and ``return_attention_weights``.
+        Calls this path does not cover fall back to PyG's forward: bipartite ``(x_src, x_dst)``
+        inputs, ``size``, edge features, sparse adjacency inputs and ``return_attention_weights``.
 
-    Shapes:
-        - **input:** x (N, in_channels), edge_index (2, E)
-        - **output:** (N, heads * out_channels) or (N, out_channels) with ``concat=False``
+        Shapes:
+            - **input:** x (N, in_channels), edge_index (2, E)
+            - **output:** (N, heads * out_channels) or (N, out_channels) with ``concat=False``
     """
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._pattern: tuple | None = None
-
     def pattern(self, edge_index: Tensor, num_nodes: int) -> HeadCSR:
-        """The cached :class:`HeadCSR` of ``edge_index`` (rebuilt when another graph is passed)."""
-        key = (edge_index.data_ptr(), edge_index.shape, edge_index._version, num_nodes)
-        key = (*key, edge_index.device)
-        if self._pattern is None or self._pattern[0] is not edge_index or self._pattern[1] != key:
-            from graphlib_pyg.data.graph import validate_graph
-
-            validate_graph(edge_index, num_nodes, name=type(self).__name__)
-            csr = HeadCSR(edge_index, num_nodes, self.heads, self.add_self_loops)
-            self._pattern = (edge_index, key, csr)
-        return self._pattern[2]
+        """The :class:`HeadCSR` of ``edge_index`` for this layer's heads (see :func:`head_csr`)."""
+        return head_csr(edge_index, num_nodes, self.heads, self.add_self_loops)
 
     def forward(
         self,
