@@ -65,8 +65,9 @@ _PRETRAIN_KEYS = (
 
 def _branch_conv(model: str, cfg: dict, n_inputs: int) -> Callable[[int, int], nn.Module]:
     """The first-layer convolution of a harness backbone, for :func:`branch_first_layer`."""
-    from torch_geometric.nn import GATConv, GCNConv
+    from torch_geometric.nn import GCNConv
 
+    from graphlib_pyg.nn.conv.gat import CSRGATConv
     from graphlib_pyg.nn.conv.sage import LinearFirstSAGEConv
 
     if model == "gcn":
@@ -82,7 +83,8 @@ def _branch_conv(model: str, cfg: dict, n_inputs: int) -> Callable[[int, int], n
                 "use a number of heads divisible by 1 + la_concat"
             )
         h = heads // n_inputs
-        return lambda i, o: GATConv(i, o // h, heads=h, dropout=cfg.get("dropout", 0.0))
+        # PyG's GATConv, aggregating with one sparse product (graphlib_pyg.nn.conv.gat)
+        return lambda i, o: CSRGATConv(i, o // h, heads=h, dropout=cfg.get("dropout", 0.0))
     raise ValueError(
         f"la_style=branch supports the models gcn, sage, gat and gcn2, not {model!r}; "
         "use la_style=concat (any model) or la_style=mean"

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import GATConv
 
 from graphlib_pyg.data.graph import GraphIndex
 from graphlib_pyg.data.tasks import LinkTask, NodeTask
+from graphlib_pyg.nn.conv.gat import CSRGATConv
 
 #: Layer kinds with a local layer; GCN and SAGE have the cached path for frozen inputs.
 LOCAL_CONVS = ("gcn", "sage", "gat")
@@ -101,7 +101,8 @@ class LocalConv(nn.Module):
     linear maps; ``relu(lin(Â x))`` is PyG's ``GCNConv`` and ``lin_l(mean) + lin_r(x)`` its
     ``SAGEConv``, computed in a different order. GAT attention depends on the weights, so its
     ``prepare`` is ``(x, edge_index)`` and ``forward`` runs PyG's ``GATConv`` (heads concatenated,
-    self-loops added) every step. Every kind ends in a ReLU, as ForwardGNN's layers do.
+    self-loops added; computed by :class:`~graphlib_pyg.nn.conv.gat.CSRGATConv`) every step.
+    Every kind ends in a ReLU, as ForwardGNN's layers do.
 
     Any other layer is injected as a factory ``make_conv(in_channels, out_channels)`` returning a
     PyG convolution called as ``conv(x, edge_index)`` (e.g. ``lambda i, o: GINConv(Linear(i, o))``);
@@ -127,7 +128,7 @@ class LocalConv(nn.Module):
         if kind == "gat":
             if out_channels % heads:
                 raise ValueError(f"GAT width {out_channels} is not divisible by heads={heads}")
-            self.conv = GATConv(in_channels, out_channels // heads, heads=heads)
+            self.conv = CSRGATConv(in_channels, out_channels // heads, heads=heads)
         else:
             self.lin = nn.Linear(in_channels, out_channels)
             sage = kind == "sage"
