@@ -10,6 +10,7 @@ from torch_geometric.data import Data
 
 from graphlib_pyg import load_task
 from graphlib_pyg.bench.harness import run_benchmark
+from graphlib_pyg.nn.conv.gat import CSRGATConv
 from graphlib_pyg.nn.mamba.gmn import GMN
 from graphlib_pyg.nn.mamba.graph_mamba import GraphMamba
 from graphlib_pyg.nn.mamba.scan import selective_scan
@@ -109,6 +110,23 @@ def test_largegt_gives_the_same_outputs_on_cuda(hop_cache):  # pragma: no cover 
         with torch.no_grad():
             outs.append(model.forward_seeds(seeds, generator=torch.Generator().manual_seed(1)))
     assert outs[1].is_cuda and torch.allclose(outs[1].cpu(), outs[0], atol=1e-4)
+
+
+@needs_cuda
+def test_csr_gat_gives_the_same_outputs_and_gradients_on_cuda():  # pragma: no cover - GPU
+    torch.manual_seed(0)
+    conv = CSRGATConv(16, 8, heads=4)
+    x, ei = torch.randn(300, 16), torch.randint(0, 300, (2, 3000))
+    results = []
+    for dev in ("cpu", "cuda"):
+        conv.to(dev).zero_grad()
+        xd = x.to(dev).requires_grad_()
+        out = conv(xd, ei.to(dev))
+        out.square().sum().backward()
+        results.append([out.detach(), xd.grad, *(p.grad for p in conv.parameters())])
+    assert results[1][0].is_cuda
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(b.cpu(), a, atol=1e-4, rtol=1e-4)
 
 
 @needs_cuda
