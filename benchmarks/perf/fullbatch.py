@@ -1,8 +1,9 @@
 """Full-batch training epoch: PyG over ``edge_index`` vs. graphlib's cached sparse adjacency.
 
 Times one epoch (forward + backward + Adam step, cross-entropy on all nodes) of a 3-layer GCN and
-a 3-layer GraphSAGE (hidden 256, dropout 0.5) on a uniform random graph of ogbn-arxiv's size
-(169,343 nodes, 1,166,243 undirected edges stored in both directions, 128 features, 40 classes).
+a 3-layer GraphSAGE (and with ``--models``, a 3-layer GAT; hidden 256, dropout 0.5) on a uniform
+random graph of ogbn-arxiv's size (169,343 nodes, 1,166,243 undirected edges stored in both
+directions, 128 features, 40 classes).
 
 Variants, each measured in its own subprocess so that peak RSS is per variant:
 
