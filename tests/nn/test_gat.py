@@ -128,6 +128,14 @@ def test_model_equals_pyg_gat_from_the_same_seed():
     torch.testing.assert_close(ours.eval()(x, ei), ref.eval()(x, ei), atol=1e-5, rtol=1e-5)
     v2 = CSRGAT(12, 24, 2, 4, heads=3, v2=True)
     assert type(v2.convs[0]).__name__ == "GATv2Conv"
+    # layer arguments pass through unchanged, also with jumping knowledge
+    kw = {"heads": 2, "negative_slope": 0.1, "add_self_loops": False, "jk": "cat"}
+    torch.manual_seed(4)
+    ref = GAT(12, 8, 2, 3, **kw)
+    torch.manual_seed(4)
+    ours = CSRGAT(12, 8, 2, 3, **kw)
+    assert ours.convs[1].negative_slope == 0.1 and not ours.convs[1].add_self_loops
+    torch.testing.assert_close(ours.eval()(x, ei), ref.eval()(x, ei), atol=1e-5, rtol=1e-5)
 
 
 def test_build_model_uses_the_csr_layers():

@@ -195,20 +195,9 @@ class CSRGAT(GAT):
     """
 
     def init_conv(self, in_channels, out_channels, **kwargs):
-        with torch.random.fork_rng(devices=[]):  # draw the initial weights once, as PyG does
-            conv = super().init_conv(in_channels, out_channels, **kwargs)
-        if type(conv) is not GATConv:  # GATv2 keeps PyG's layer
-            return super().init_conv(in_channels, out_channels, **kwargs)
-        return CSRGATConv(
-            conv.in_channels,
-            conv.out_channels,
-            heads=conv.heads,
-            concat=conv.concat,
-            dropout=conv.dropout,
-            negative_slope=conv.negative_slope,
-            add_self_loops=conv.add_self_loops,
-            edge_dim=conv.edge_dim,
-            fill_value=conv.fill_value,
-            bias=conv.bias is not None,
-            residual=conv.res is not None,
-        )
+        conv = super().init_conv(in_channels, out_channels, **kwargs)
+        if type(conv) is GATConv:  # GATv2 keeps PyG's layer
+            # CSRGATConv only adds methods: the layer PyG built (its arguments, its weights from
+            # the same random draws) becomes one by changing its class.
+            conv.__class__ = CSRGATConv
+        return conv
