@@ -53,9 +53,8 @@ class HeadCSR:
         self.row = block_row
         self.col = src[edge] * H + block_row.remainder(H)
         self.num_rows = n * H
-        t_order = torch.argsort(self.col * (n * H) + self.row, stable=True)
-        self.t_perm = t_order
-        self.t_col = self.row[t_order]
+        self.t_perm = torch.argsort(self.col * (n * H) + self.row, stable=True)
+        self.t_col = self.row[self.t_perm]
         t_deg = torch.bincount(self.col, minlength=n * H)
         self.t_indptr = torch.zeros(n * H + 1, dtype=torch.long, device=src.device)
         torch.cumsum(t_deg, 0, out=self.t_indptr[1:])
@@ -120,8 +119,9 @@ class _AttentionSpMM(torch.autograd.Function):
         grad = grad.contiguous()
         grad_values = grad_x = None
         if ctx.needs_input_grad[0]:
-            zero = pattern.matrix(torch.zeros_like(values))
-            grad_values = torch.sparse.sampled_addmm(zero, grad, x.t()).values()
+            # beta=0: only A's pattern is read, (grad @ x^T) is sampled there
+            at = pattern.matrix(values)
+            grad_values = torch.sparse.sampled_addmm(at, grad, x.t(), beta=0.0).values()
         if ctx.needs_input_grad[1]:
             grad_x = torch.sparse.mm(pattern.transposed(values), grad)
         return grad_values, grad_x, None
@@ -129,22 +129,22 @@ class _AttentionSpMM(torch.autograd.Function):
 
 class CSRGATConv(GATConv):
     r"""PyG's :class:`~torch_geometric.nn.GATConv` with the attention aggregation done as one
-        sparse matrix product.
+    sparse matrix product.
 
-        PyG builds ``alpha * x_j`` for every edge and head, an (E, H, C) tensor, then scatters it.
-        This layer puts the attention coefficients on a cached CSR pattern of all heads at once
-        (:class:`HeadCSR`) and multiplies: the same parameters, state dict and outputs (up to float
-        rounding, and the order in which attention dropout draws its random numbers), with no
-        per-edge feature tensor in the forward or backward pass. The pattern is built on the first
-        call with a given ``edge_index`` and shared by all layers while the same tensor is passed
+    PyG builds ``alpha * x_j`` for every edge and head, an (E, H, C) tensor, then scatters it.
+    This layer puts the attention coefficients on a cached CSR pattern of all heads at once
+    (:class:`HeadCSR`) and multiplies: the same parameters, state dict and outputs (up to float
+    rounding, and the order in which attention dropout draws its random numbers), with no
+    per-edge feature tensor in the forward or backward pass. The pattern is built on the first
+    call with a given ``edge_index`` and shared by all layers while the same tensor is passed
     (:func:`head_csr`).
 
-        Calls this path does not cover fall back to PyG's forward: bipartite ``(x_src, x_dst)``
-        inputs, ``size``, edge features, sparse adjacency inputs and ``return_attention_weights``.
+    Calls this path does not cover fall back to PyG's forward: bipartite ``(x_src, x_dst)``
+    inputs, ``size``, edge features, sparse adjacency inputs and ``return_attention_weights``.
 
-        Shapes:
-            - **input:** x (N, in_channels), edge_index (2, E)
-            - **output:** (N, heads * out_channels) or (N, out_channels) with ``concat=False``
+    Shapes:
+        - **input:** x (N, in_channels), edge_index (2, E)
+        - **output:** (N, heads * out_channels) or (N, out_channels) with ``concat=False``
     """
 
     def pattern(self, edge_index: Tensor, num_nodes: int) -> HeadCSR:
