@@ -27,6 +27,10 @@ from torch import Tensor, nn
 from graphlib_pyg.augment.consistency import consistency_loss
 from graphlib_pyg.augment.generator import NeighborGenerator
 from graphlib_pyg.augment.local import LocalAugmentation, branch_first_layer
+from graphlib_pyg.nn.conv.resolver import ConvFactory, conv_factory
+from graphlib_pyg.nn.dropout import InputDropout
+from graphlib_pyg.nn.registry import MODELS
+from graphlib_pyg.nn.residual import ResidualGNN
 
 #: Options of ``--augment la`` (config keys), with the reference code's defaults.
 LA_OPTIONS: dict = {
@@ -63,18 +67,15 @@ _PRETRAIN_KEYS = (
 )
 
 
-def _branch_conv(model: str, cfg: dict, n_inputs: int) -> Callable[[int, int], nn.Module]:
-    """The first-layer convolution of a harness backbone, for :func:`branch_first_layer`."""
-    from torch_geometric.nn import GCNConv
-
-    from graphlib_pyg.nn.conv.gat import CSRGATConv
-    from graphlib_pyg.nn.conv.sage import LinearFirstSAGEConv
-
-    if model == "gcn":
-        return lambda i, o: GCNConv(i, o, normalize=False)
-    if model == "sage":
-        # Same parameters and outputs as SAGEConv; aggregates o instead of i columns per edge.
-        return lambda i, o: LinearFirstSAGEConv(i, o, aggr="sum")
+def _branch_conv(model: str, cfg: dict, n_inputs: int) -> ConvFactory:
+    """The first-layer convolution of a harness backbone, for :func:`branch_first_layer`: the
+    resolver's layer for the model's graph input, GAT's heads split over the branches."""
+    if model not in ("gcn", "sage", "gat"):
+        raise ValueError(
+            f"la_style=branch supports the models gcn, sage, gat and gcn2, not {model!r}; "
+            "use la_style=concat (any model) or la_style=mean"
+        )
+    heads = 1
     if model == "gat":
         heads = cfg.get("heads", 8)
         if heads % n_inputs:
@@ -82,13 +83,9 @@ def _branch_conv(model: str, cfg: dict, n_inputs: int) -> Callable[[int, int], n
                 f"la_style=branch splits GAT's {heads} heads over {n_inputs} inputs; "
                 "use a number of heads divisible by 1 + la_concat"
             )
-        h = heads // n_inputs
-        # PyG's GATConv, aggregating with one sparse product (graphlib_pyg.nn.conv.gat)
-        return lambda i, o: CSRGATConv(i, o // h, heads=h, dropout=cfg.get("dropout", 0.0))
-    raise ValueError(
-        f"la_style=branch supports the models gcn, sage, gat and gcn2, not {model!r}; "
-        "use la_style=concat (any model) or la_style=mean"
-    )
+        heads //= n_inputs
+    graph = MODELS[model].adj  # the graph input the harness feeds this model
+    return conv_factory(model, graph=graph, heads=heads, dropout=cfg.get("dropout", 0.0))
 
 
 def _branch_linear(model: nn.Module, n_inputs: int, in_channels: int) -> None:
@@ -99,7 +96,6 @@ def _branch_linear(model: nn.Module, n_inputs: int, in_channels: int) -> None:
     the same width and parameter count as the original ``Linear(F, W)``.
     """
     from graphlib_pyg.augment.local import BranchedInput
-    from graphlib_pyg.nn.models import ResidualGNN
 
     width = model.hidden_channels
     if width % n_inputs:
@@ -195,8 +191,6 @@ class LocalAugmentationPlan:
         With ``branch``/``concat`` the config's ``input_dropout`` is applied by the wrapper to
         each input block (the same distribution as dropping the concatenation, cheaper).
         """
-        from graphlib_pyg.nn.models import InputDropout, ResidualGNN
-
         o, n = self.o, 1 + self.o["la_concat"]
         style = o["la_style"]
         p = float(cfg.get("input_dropout", 0.0) or 0.0)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from graphlib_pyg.nn.models import dropout_
+from graphlib_pyg.nn.dropout import dropout_
 
 STYLES = ("concat", "mean")
 EVAL_POLICIES = ("fixed", "mean", "redraw")
@@ -78,7 +78,7 @@ class LocalAugmentation(nn.Module):
         blocks: bool = False,
     ) -> None:
         super().__init__()
-        from graphlib_pyg.nn.models import InputDropout
+        from graphlib_pyg.nn.dropout import InputDropout
 
         if style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, got {style!r}")

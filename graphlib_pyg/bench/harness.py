@@ -20,12 +20,13 @@ from graphlib_pyg.data.datasets import unknown_dataset
 from graphlib_pyg.data.tasks import LinkTask, available_tasks, load_task
 from graphlib_pyg.distributed import current, is_main
 from graphlib_pyg.nn.link.heuristics import HEURISTICS
-from graphlib_pyg.nn.models import MODELS, resolve
+from graphlib_pyg.nn.registry import MODELS
 from graphlib_pyg.train.auxiliary import AUX_TRAINERS
 from graphlib_pyg.train.backprop import BackpropTrainer
 from graphlib_pyg.train.forward import FORWARD_TRAINERS
 from graphlib_pyg.train.heuristic import HeuristicTrainer
 from graphlib_pyg.train.topdown import TOPDOWN_TRAINERS
+from graphlib_pyg.utils import resolve
 
 #: Trainers by CLI name; each is ``cls(task, model, config, progress=...)`` with ``.run(seed)``.
 TRAINERS = {

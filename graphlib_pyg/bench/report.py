@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -33,8 +32,9 @@ from typing import Any
 
 import pandas as pd
 
+from graphlib_pyg.bench.results import PER_RUN_CONFIG_KEYS, config_id, read_results
+
 _REQUIRED = ("model", "dataset", "metric", "val", "test")
-_PER_RUN_CONFIG_KEYS = ("seed", "run")
 # Fields that identify a group, in the order of the group key.
 _KEY_FIELDS = ("model", "dataset", "trainer", "augment", "config_id", "metric", "val_as_input")
 SUMMARY_COLUMNS = (
@@ -57,48 +57,6 @@ _MD_COLUMNS = (
     ("epoch time (s)", True, lambda r, s: _seconds(r["epoch_time_s"])),
     ("peak RSS (MB)", True, lambda r, s: _num(r["peak_rss_mb"], ",.0f")),
 )
-
-
-def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Read a JSON Lines results file, one finished run per line.
-
-    Blank lines are ignored. A line that is not a JSON object (e.g. a last line cut short by a
-    crash mid-write) is skipped with a ``UserWarning`` naming its line number.
-
-    Args:
-        path: the results file.
-
-    Returns:
-        The runs, in file order.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist (the message names it).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"results file not found: {path}")
-    rows: list[dict[str, Any]] = []
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw.decode("utf-8"))
-            except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
-                warnings.warn(f"{path}: skipping unparsable line {lineno} ({err})", stacklevel=2)
-                continue
-            if not isinstance(row, dict):
-                warnings.warn(f"{path}: skipping line {lineno}: not a JSON object", stacklevel=2)
-                continue
-            rows.append(row)
-    return rows
-
-
-def config_id(config: dict[str, Any] | None) -> str:
-    """Short stable hash of a run config without its per-run keys (``seed``, ``run``)."""
-    cfg = {k: v for k, v in (config or {}).items() if k not in _PER_RUN_CONFIG_KEYS}
-    blob = json.dumps(cfg, sort_keys=True, default=str)
-    return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:8]
 
 
 def summarize(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -140,7 +98,7 @@ def summarize(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
         vals = [float(r["val"]) for r in group]
         tests = [float(r["test"]) for r in group]
         cfg = {
-            k: v for k, v in (group[0].get("config") or {}).items() if k not in _PER_RUN_CONFIG_KEYS
+            k: v for k, v in (group[0].get("config") or {}).items() if k not in PER_RUN_CONFIG_KEYS
         }
         rec = dict(zip(_KEY_FIELDS, key, strict=True))
         rec.update(

@@ -2,16 +2,62 @@
 
 Each finished run is written with a single ``os.write`` on an ``O_APPEND`` descriptor followed by
 ``fsync``, so a crash leaves at most one truncated last line; readers skip it
-(:func:`graphlib_pyg.bench.report.read_results`) and the next append starts on a fresh line.
+(:func:`read_results`) and the next append starts on a fresh line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
+from typing import Any
 
-from graphlib_pyg.bench.report import config_id, read_results
+#: Config keys that vary per run and so do not identify a configuration.
+PER_RUN_CONFIG_KEYS = ("seed", "run")
+
+
+def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read a JSON Lines results file, one finished run per line.
+
+    Blank lines are ignored. A line that is not a JSON object (e.g. a last line cut short by a
+    crash mid-write) is skipped with a ``UserWarning`` naming its line number.
+
+    Args:
+        path: the results file.
+
+    Returns:
+        The runs, in file order.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist (the message names it).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"results file not found: {path}")
+    rows: list[dict[str, Any]] = []
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
+                warnings.warn(f"{path}: skipping unparsable line {lineno} ({err})", stacklevel=2)
+                continue
+            if not isinstance(row, dict):
+                warnings.warn(f"{path}: skipping line {lineno}: not a JSON object", stacklevel=2)
+                continue
+            rows.append(row)
+    return rows
+
+
+def config_id(config: dict[str, Any] | None) -> str:
+    """Short stable hash of a run config without its per-run keys (``seed``, ``run``)."""
+    cfg = {k: v for k, v in (config or {}).items() if k not in PER_RUN_CONFIG_KEYS}
+    blob = json.dumps(cfg, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:8]
 
 
 def run_key(row: dict) -> tuple:

@@ -121,7 +121,7 @@ class NodeTask(Task):
 
     def evaluate(self, out: Tensor, idx: Tensor) -> float:
         """Metric of model output ``out`` (N, C) on the nodes ``idx``."""
-        from graphlib_pyg.bench.metrics import node_metric
+        from graphlib_pyg.data.metrics import node_metric
 
         return node_metric(self.metric, self.data.y[idx], out[idx], self.ogb_name)
 
@@ -136,7 +136,7 @@ class LinkTask(Task):
 
     def evaluate(self, pos: Tensor, neg: Tensor, neg_per_pos: int | None = None) -> float:
         """Metric of positive and negative pair scores."""
-        from graphlib_pyg.bench.metrics import link_metric
+        from graphlib_pyg.data.metrics import link_metric
 
         return link_metric(self.metric, pos, neg, neg_per_pos, self.ogb_name)
 
@@ -160,7 +160,7 @@ def _add_pe(data: Data, pe: str) -> None:
     if kind not in ("rwse", "lap", "lapeig") or not k.isdigit() or int(k) < 1:
         raise ValueError(f"pe must be 'rwse:K', 'lap:K' or 'lapeig:K' with K >= 1, got {pe!r}")
     if kind == "lapeig":  # K eigenvectors, then their K eigenvalues (GPS lap_pe=K reads both)
-        from graphlib_pyg.nn.transformer.pe import laplacian_eigenpairs
+        from graphlib_pyg.data.pe import laplacian_eigenpairs
 
         vecs, vals = laplacian_eigenpairs(data.edge_index, data.num_nodes, int(k))
         enc = torch.cat([vecs, vals.expand(data.num_nodes, -1)], dim=1)
@@ -201,7 +201,7 @@ def load_task(
             PyG's transforms: ``"rwse:K"`` (``AddRandomWalkPE``, K steps) or ``"lap:K"``
             (``AddLaplacianEigenvectorPE``, K eigenvectors from a sparse eigensolver), or
             ``"lapeig:K"``: K eigenvectors and then their K eigenvalues (our sparse
-            :func:`~graphlib_pyg.nn.transformer.laplacian_eigenpairs`), read by GPS with
+            :func:`~graphlib_pyg.data.pe.laplacian_eigenpairs`), read by GPS with
             ``lap_pe=K`` (LapPE encoder, random sign flips at every training step).
         **params: generator parameters for synthetic tasks (``num_nodes``, ``homophily``, ...)
             and split fractions (``train``, ``val``, ``test``).

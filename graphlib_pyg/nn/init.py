@@ -66,7 +66,7 @@ from torch_geometric.nn.models import MLP
 from torch_geometric.nn.models.basic_gnn import BasicGNN
 
 from graphlib_pyg.data.graph import SparseAdj, adjacency
-from graphlib_pyg.nn.models import InputDropout
+from graphlib_pyg.nn.dropout import InputDropout
 
 MODES = ("mean", "harmonic", "forward", "backward")
 

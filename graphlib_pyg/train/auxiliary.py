@@ -31,7 +31,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphlib_pyg.data.tasks import NodeTask
-from graphlib_pyg.nn.models import seed_everything
 from graphlib_pyg.train.backprop import RunResult
 from graphlib_pyg.train.local import (
     LOCAL_DEFAULTS,
@@ -43,6 +42,7 @@ from graphlib_pyg.train.local import (
     l2_rows,
     trainer_config,
 )
+from graphlib_pyg.utils import seed_everything
 
 #: Options of the auxiliary-network trainers (the layer-local engine's, joint schedule).
 AUX_DEFAULTS: dict = LOCAL_DEFAULTS

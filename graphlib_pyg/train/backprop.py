@@ -18,16 +18,10 @@ from torch import Tensor, nn
 
 from graphlib_pyg.data.graph import adjacency
 from graphlib_pyg.data.tasks import LinkTask, NodeTask
-from graphlib_pyg.nn.models import (
-    MODELS,
-    InputDropout,
-    LinkPredictor,
-    build_model,
-    count_parameters,
-    graph_input,
-    resolve,
-    seed_everything,
-)
+from graphlib_pyg.nn.dropout import InputDropout
+from graphlib_pyg.nn.heads import LinkPredictor
+from graphlib_pyg.nn.registry import MODELS, build_link_model, build_model, graph_input
+from graphlib_pyg.utils import count_parameters, resolve, seed_everything
 
 #: Options the trainer reads from a run's config, with their defaults.
 TRAIN_DEFAULTS: dict = {
@@ -626,7 +620,7 @@ class BackpropTrainer:
         from torch_geometric.loader import DataLoader
 
         from graphlib_pyg.data.loaders import SizeBucketSampler
-        from graphlib_pyg.nn.models import GraphLevel
+        from graphlib_pyg.nn.heads import GraphLevel
 
         task, c = self.task, self.cfg
         split = task.split(run)
@@ -777,47 +771,17 @@ class BackpropTrainer:
 
     # ------------------------------------------------------------------ NCN / NCNC
     def _build_ncn(self, x: Tensor | None, num_nodes: int) -> tuple[nn.Module, nn.Module]:
-        from graphlib_pyg.nn.link.ncn import NCNCPredictor, NCNPredictor, PropagationEncoder
-
-        c, o = self.cfg, {**self.spec.options, **self.model_options}
-        encoder = PropagationEncoder(
+        c = self.cfg
+        return build_link_model(
+            self.spec.name,
             x.size(1) if x is not None else 0,
             c["hidden"],
+            num_nodes,
             c["num_layers"],
-            o["aggr"],
-            input_dropout=c["input_dropout"],
-            dropout=c["dropout"],
-            tail_dropout=o["tail_dropout"],
-            residual=o["residual"],
-            jk=o["jk"],
-            num_embeddings=num_nodes if x is None else None,
+            c["dropout"],
+            c["input_dropout"],
+            **self.model_options,
         )
-        kw = dict(
-            dropout=o["pred_dropout"],
-            ln=o["ln"],
-            use_xlin=o["use_xlin"],
-            tailact=o["tailact"],
-            twolayerlin=o["twolayerlin"],
-            beta=o["beta"],
-            edge_dropout=o["pred_edge_dropout"],
-            cn_max=o["cn_max"],
-        )
-        if self.spec.link == "ncnc":
-            predictor = NCNCPredictor(
-                c["hidden"],
-                c["hidden"],
-                depth=o["depth"],
-                alpha=o["alpha"],
-                pt=o["pt"],
-                scale=o["prob_scale"],
-                offset=o["prob_offset"],
-                train_res_max=o["train_res_max"],
-                test_res_max=o["test_res_max"],
-                **kw,
-            )
-        else:
-            predictor = NCNPredictor(c["hidden"], c["hidden"], **kw)
-        return encoder, predictor
 
     def _run_ncn(self, run: int) -> RunResult:
         """Link training of a structural predictor (NCN/NCNC) with target-link removal.

@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphlib_pyg.data.tasks import LinkTask, NodeTask
-from graphlib_pyg.nn.models import seed_everything
 from graphlib_pyg.train.backprop import RunResult
 from graphlib_pyg.train.local import (
     LOCAL_DEFAULTS,
@@ -38,6 +37,7 @@ from graphlib_pyg.train.local import (
     engine_from_config,
     trainer_config,
 )
+from graphlib_pyg.utils import seed_everything
 
 #: Options of every forward trainer, with the defaults of ForwardGNN's experiment scripts.
 FORWARD_DEFAULTS: dict = {

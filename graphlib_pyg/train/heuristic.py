@@ -11,8 +11,8 @@ import time
 
 from graphlib_pyg.data.tasks import LinkTask
 from graphlib_pyg.nn.link.heuristics import HEURISTICS, heuristic_scores
-from graphlib_pyg.nn.models import resolve
 from graphlib_pyg.train.backprop import RunResult
+from graphlib_pyg.utils import resolve
 
 
 class HeuristicTrainer:

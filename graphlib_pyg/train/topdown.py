@@ -32,7 +32,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphlib_pyg.data.tasks import LinkTask
-from graphlib_pyg.nn.models import seed_everything
 from graphlib_pyg.train.backprop import RunResult
 from graphlib_pyg.train.forward import SFLinkObjective, SFObjective
 from graphlib_pyg.train.local import (
@@ -42,6 +41,7 @@ from graphlib_pyg.train.local import (
     l2_rows,
     trainer_config,
 )
+from graphlib_pyg.utils import seed_everything
 
 #: Top-down variants; ForwardGNN's scripts use 10 recurrent steps and steps 2..9 for prediction.
 TOPDOWN_MODES = ("top2input", "top2loss")

@@ -34,8 +34,9 @@ from torch_geometric.nn import GINConv
 
 from graphlib_pyg.data.graph import GraphIndex
 from graphlib_pyg.data.sampling import random_walk
+from graphlib_pyg.nn.conv.resolver import ConvChoice, make_conv
 from graphlib_pyg.nn.mamba.block import BiMamba
-from graphlib_pyg.nn.mamba.graph_mamba import GraphMambaLayer, _local_conv
+from graphlib_pyg.nn.mamba.graph_mamba import GraphMambaLayer
 
 
 class WalkTokenizer:
@@ -108,7 +109,8 @@ class GMN(nn.Module):
         num_walks, walk_length, num_samples: M, m, s of :class:`WalkTokenizer`.
         token_encoder: ``"mpnn"`` (GIN on each token's induced subgraph) or ``"mean"``.
         global_mixer: Add the degree-ordered node-sequence BiMamba layers. (default: True)
-        local_conv: MPNN branch of those layers (``"gcn"``, ``"gin"``, ``"sage"``, None).
+        local_conv: MPNN branch of those layers (a resolver name such as ``"gcn"``, ``"gin"``,
+            ``"sage"``, a factory ``make_conv(in, out)``, or None).
         node_layers: How many node-sequence layers to stack (with ``global_mixer``). (default: 1)
         d_state: SSM state size. (default: 16)
         expand: Mamba inner expansion. (default: 1)
@@ -133,7 +135,7 @@ class GMN(nn.Module):
         num_samples: int = 2,
         token_encoder: str = "mpnn",
         global_mixer: bool = True,
-        local_conv: str | None = "gcn",
+        local_conv: ConvChoice = "gcn",
         node_layers: int = 1,
         d_state: int = 16,
         expand: int = 1,
@@ -166,7 +168,7 @@ class GMN(nn.Module):
         self.node_layers = nn.ModuleList(
             GraphMambaLayer(
                 hidden_channels,
-                _local_conv(local_conv, hidden_channels),
+                make_conv(local_conv, hidden_channels),
                 BiMamba(hidden_channels, **mamba),
                 dropout=dropout,
                 noise=noise,

@@ -21,8 +21,9 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.resolver import activation_resolver, normalization_resolver
 from torch_geometric.utils import degree, to_dense_batch
 
+from graphlib_pyg.nn.conv.resolver import ConvChoice, make_conv
 from graphlib_pyg.nn.mamba.block import Mamba
-from graphlib_pyg.nn.models import LayerStack
+from graphlib_pyg.nn.stack import LayerStack
 
 
 def degree_order(
@@ -161,7 +162,8 @@ class GraphMamba(LayerStack):
         out_channels: Outputs per node.
         num_layers: Layers. (default: 2)
         dropout: Dropout in the layers. (default: 0.0)
-        local_conv: ``"gcn"``, ``"gin"``, ``"sage"`` or ``None`` (mixer only).
+        local_conv: a :mod:`~graphlib_pyg.nn.conv.resolver` name (``"gcn"``, ``"gin"``,
+            ``"sage"``, ...), a factory ``make_conv(in, out)``, or ``None`` (mixer only).
         **layer_kwargs: Arguments of :class:`GraphMambaLayer` (noise, eval_orderings, ...) and
             ``d_state`` of the Mamba mixer.
 
@@ -177,14 +179,14 @@ class GraphMamba(LayerStack):
         out_channels: int,
         num_layers: int = 2,
         dropout: float = 0.0,
-        local_conv: str | None = "gcn",
+        local_conv: ConvChoice = "gcn",
         d_state: int = 16,
         **layer_kwargs,
     ) -> None:
         layers = [
             GraphMambaLayer(
                 hidden_channels,
-                _local_conv(local_conv, hidden_channels),
+                make_conv(local_conv, hidden_channels),
                 Mamba(hidden_channels, d_state=d_state),
                 dropout=dropout,
                 **layer_kwargs,
@@ -192,21 +194,6 @@ class GraphMamba(LayerStack):
             for _ in range(num_layers)
         ]
         super().__init__(in_channels, hidden_channels, out_channels, layers)
-
-
-def _local_conv(name: str | None, channels: int) -> MessagePassing | None:
-    from torch_geometric.nn import GCNConv, GINConv, SAGEConv
-
-    if name is None or name == "none":
-        return None
-    if name == "gcn":
-        return GCNConv(channels, channels)
-    if name == "sage":
-        return SAGEConv(channels, channels)
-    if name == "gin":
-        mlp = nn.Sequential(nn.Linear(channels, channels), nn.ReLU(), nn.Linear(channels, channels))
-        return GINConv(mlp)
-    raise ValueError(f"unknown local_conv {name!r}; valid: gcn, sage, gin, none")
 
 
 __all__ = ["GraphMamba", "GraphMambaLayer", "degree_order"]

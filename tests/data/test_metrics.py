@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from graphlib_pyg.bench.metrics import canonical_metric, link_metric, node_metric
+from graphlib_pyg.data.metrics import canonical_metric, link_metric, node_metric
 
 
 def test_hits_at_k_counts_positives_above_kth_negative():
