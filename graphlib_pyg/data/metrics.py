@@ -17,8 +17,8 @@ _OGB_ALIASES = {"acc": "accuracy"}
 def canonical_metric(metric: str) -> str:
     metric = _OGB_ALIASES.get(metric, metric)
     if metric in ("accuracy", "rocauc", "mrr") or metric.startswith("hits@"):
-        if metric.startswith("hits@") and not metric[5:].isdigit():
-            raise ValueError(f"bad metric {metric!r}: expected hits@K with an integer K")
+        if metric.startswith("hits@") and not (metric[5:].isdigit() and int(metric[5:]) >= 1):
+            raise ValueError(f"bad metric {metric!r}: expected hits@K with an integer K >= 1")
         return metric
     raise ValueError(f"unknown metric {metric!r}; valid: accuracy, rocauc, hits@K, mrr")
 
@@ -74,15 +74,22 @@ def link_metric(
 ) -> float:
     """Score link predictions.
 
+    Scores keep the caller's precision (float64 scores are ranked as float64; see
+    :func:`_score_dtype`), so two scores that differ only beyond float32 are not made a tie.
+
     Args:
-        metric: ``hits@K``, ``mrr`` or ``rocauc``.
+        metric: ``hits@K`` (any K >= 1), ``mrr`` or ``rocauc``.
         pos: (P,) scores of positive pairs.
         neg: (M,) scores of shared negatives, or (P * neg_per_pos,) per-positive negatives.
-        neg_per_pos: set for per-positive negatives (MRR protocol).
+        neg_per_pos: set for per-positive negatives (MRR protocol). Hits@K is then the fraction
+            of positives whose OGB rank among their own negatives is at most K (see
+            :func:`_ogb_rank`), for any K; OGB's lists are used for the K it returns (1, 3, 10).
         ogb_name: OGB dataset whose Evaluator to use (default: ogbl-ddi's, with K overridden).
     """
     metric = canonical_metric(metric)
-    pos, neg = pos.detach().cpu().view(-1).float(), neg.detach().cpu().view(-1).float()
+    dtype = _score_dtype(pos, neg)
+    pos = pos.detach().cpu().view(-1).to(dtype)
+    neg = neg.detach().cpu().view(-1).to(dtype)
     if metric == "rocauc":
         from sklearn.metrics import roc_auc_score
 
@@ -90,13 +97,13 @@ def link_metric(
         return float(roc_auc_score(y.numpy(), torch.cat([pos, neg]).numpy()))
     if metric.startswith("hits@"):
         k = int(metric[5:])
+        if neg_per_pos is not None:
+            # Hits@K per positive against its own negatives (the MRR protocol's hits lists).
+            return _per_positive_hits(pos, neg, neg_per_pos, k)
         ev = _ogb_evaluator(ogb_name or "ogbl-ddi")
         old = ev.K
         try:
             ev.K = k
-            if neg_per_pos is not None:
-                # Hits@K per positive against its own negatives (the MRR protocol's hits list).
-                return _mrr_style(pos, neg, neg_per_pos, f"hits@{k}_list")
             return float(ev.eval({"y_pred_pos": pos, "y_pred_neg": neg})[f"hits@{k}"])
         finally:
             ev.K = old
@@ -104,11 +111,56 @@ def link_metric(
         if neg_per_pos is None:
             neg_per_pos = neg.numel()
             neg = neg.repeat(pos.numel())
-        return _mrr_style(pos, neg, neg_per_pos, "mrr_list")
+        return _mean(_mrr_lists(pos, neg, neg_per_pos)["mrr_list"])
     raise ValueError(f"metric {metric!r} is not a link metric")
 
 
-def _mrr_style(pos: Tensor, neg: Tensor, neg_per_pos: int, key: str) -> float:
+def _score_dtype(pos: Tensor, neg: Tensor) -> torch.dtype:
+    """The dtype both score tensors are ranked in: their common floating type, never narrower.
+
+    float64 stays float64; float16/bfloat16 widen to float32 (exact; NumPy and scikit-learn have
+    no bfloat16); integer and boolean scores become float64 (exact for integers up to 2**53).
+    """
+    dtype = torch.promote_types(pos.dtype, neg.dtype)
+    if not dtype.is_floating_point:
+        return torch.float64
+    return torch.promote_types(dtype, torch.float32)
+
+
+#: The K of the per-positive ``hits@K_list`` that OGB's ``Evaluator._eval_mrr`` returns.
+_OGB_HITS_LISTS = (1, 3, 10)
+
+
+def _mrr_lists(pos: Tensor, neg: Tensor, neg_per_pos: int) -> dict[str, Tensor]:
+    """OGB's per-positive lists (``mrr_list``, ``hits@{1,3,10}_list``) for (P,) ``pos`` ranked
+    against their own ``neg_per_pos`` negatives each (ogbl-citation2's Evaluator)."""
     ev = _ogb_evaluator("ogbl-citation2")
-    res = ev._eval_mrr(pos, neg.view(pos.numel(), neg_per_pos), type_info="torch")
-    return float(res[key].float().mean())
+    return ev._eval_mrr(pos, neg.view(pos.numel(), neg_per_pos), type_info="torch")  # (P,) each
+
+
+def _ogb_rank(pos: Tensor, neg: Tensor) -> Tensor:
+    """OGB's rank of each positive among its negatives, ties counted half.
+
+    ``1 + (#{neg > pos} + #{neg >= pos}) / 2``: the mean of the optimistic and pessimistic ranks,
+    exactly as ``ogb.linkproppred.Evaluator._eval_mrr`` computes it (its ``hits@K_list`` is
+    ``rank <= K``).
+
+    Shapes:
+        - **input:** pos (P,), neg (P, M)
+        - **output:** (P,) float ranks in [1, M + 1]
+    """
+    pos = pos.view(-1, 1)  # (P, 1)
+    optimistic = (neg > pos).sum(dim=1)  # (P,)
+    pessimistic = (neg >= pos).sum(dim=1)  # (P,)
+    return 0.5 * (optimistic + pessimistic).to(torch.float64) + 1
+
+
+def _per_positive_hits(pos: Tensor, neg: Tensor, neg_per_pos: int, k: int) -> float:
+    if k in _OGB_HITS_LISTS:
+        return _mean(_mrr_lists(pos, neg, neg_per_pos)[f"hits@{k}_list"])
+    rank = _ogb_rank(pos, neg.view(pos.numel(), neg_per_pos))  # (P,)
+    return _mean(rank <= k)
+
+
+def _mean(values: Tensor) -> float:
+    return float(values.to(torch.float64).mean())
