@@ -9,8 +9,11 @@ config (loaded with ``weights_only=True``), never a pickled module.
 
 from __future__ import annotations
 
+import operator
+import os
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -79,9 +82,12 @@ class NeighborGenerator(nn.Module):
                 "in_channels, hidden_channels and latent_channels must be >= 1, got "
                 f"{in_channels}, {hidden_channels}, {latent_channels}"
             )
-        self.in_channels, self.hidden_channels = in_channels, hidden_channels
-        self.latent_channels, self.recon, self.normalize = latent_channels, recon, normalize
-        self.binarize = binarize
+        # Plain Python values (not NumPy or tensor scalars): the config is saved next to the
+        # weights and must read back under weights_only loading.
+        self.in_channels = in_channels = operator.index(in_channels)
+        self.hidden_channels = hidden_channels = operator.index(hidden_channels)
+        self.latent_channels = latent_channels = operator.index(latent_channels)
+        self.recon, self.normalize, self.binarize = str(recon), bool(normalize), bool(binarize)
         if binarize and recon != "bce":
             raise ValueError("binarize=True models 0/1 indicators; it needs recon='bce'")
         self.enc = nn.Linear(2 * in_channels, hidden_channels)
@@ -192,24 +198,40 @@ class NeighborGenerator(nn.Module):
         w = self.dec[0].weight
         return (w.data_ptr(), w._version, self.dec[0].bias._version)
 
-    def save(self, path: str | Path, **extra) -> None:
-        """Write the weights and config (plus JSON-like ``extra`` metadata) to ``path``."""
+    def save(self, path: str | os.PathLike, **extra) -> None:
+        """Write the weights and config (plus JSON-like ``extra`` metadata) to ``path``.
+
+        Everything written reads back under :meth:`load`'s ``weights_only`` loading: paths in
+        ``extra`` are stored as strings and NumPy scalars as Python numbers; any other value
+        that loading would refuse raises :class:`TypeError` here and nothing is written.
+        """
         path = Path(path)
+        blob = {
+            "config": _plain(self.config, "config"),
+            "state_dict": self.state_dict(),
+            "extra": _plain(extra, "extra"),
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save({"config": self.config, "state_dict": self.state_dict(), "extra": extra}, tmp)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(blob, tmp)
         tmp.replace(path)  # atomic: a crash never leaves a half-written checkpoint
 
     @classmethod
-    def load(cls, path: str | Path) -> NeighborGenerator:
-        """Rebuild a generator saved with :meth:`save` (``weights_only`` loading)."""
+    def load(cls, path: str | os.PathLike) -> NeighborGenerator:
+        """Rebuild a generator saved with :meth:`save` (``weights_only`` loading).
+
+        Loading does not touch the global random stream: the freshly built module's random
+        initialisation, overwritten by the saved weights, runs under a forked RNG state, so a
+        run that loads a generator draws the same numbers as one that trained it.
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no generator checkpoint at {path}")
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(blob, dict) or not {"config", "state_dict"} <= set(blob):
             raise ValueError(f"{path} is not a NeighborGenerator checkpoint")
-        gen = cls(**blob["config"])
+        with torch.random.fork_rng(devices=[]):
+            gen = cls(**blob["config"])
         gen.load_state_dict(blob["state_dict"])
         gen.extra = blob.get("extra", {})
         return gen.eval()
@@ -219,3 +241,34 @@ class NeighborGenerator(nn.Module):
             f"{self.__class__.__name__}({self.in_channels}, hidden={self.hidden_channels}, "
             f"latent={self.latent_channels}, recon={self.recon!r})"
         )
+
+
+def _plain(value, where: str):
+    """``value`` as ``torch.load(weights_only=True)`` reads it back, or :class:`TypeError`.
+
+    Paths become strings, NumPy scalars Python numbers, tensors are detached; dicts (string or
+    integer keys), lists and tuples are converted item by item. ``where`` names the value in
+    the error.
+    """
+    if value is None or type(value) in (bool, int, float, str, bytes):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Tensor):
+        return value.detach()
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if type(k) not in (str, int):
+                raise TypeError(f"{where}: key {k!r} must be a str or int to be saved")
+            out[k] = _plain(v, f"{where}[{k!r}]")
+        return out
+    if isinstance(value, (list, tuple)):
+        items = [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return items if isinstance(value, list) else tuple(items)
+    raise TypeError(
+        f"{where} is a {type(value).__name__}, which weights_only loading refuses; save "
+        "str, int, float, bool, None, paths, tensors, or lists, tuples and dicts of them"
+    )

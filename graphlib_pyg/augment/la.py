@@ -144,31 +144,37 @@ class LocalAugmentationPlan:
         return cache_root() / "la" / f"{task.name}-{digest}.pt"
 
     def generator(self, task, train: Tensor, progress: bool = False) -> NeighborGenerator:
-        """The pre-trained generator for ``task`` (from the cache, or trained and cached)."""
+        """The pre-trained generator for ``task`` (from the cache, or trained and cached).
+
+        Either way the global random state is the same afterwards as before the call, so a run
+        gives the same numbers with a freshly trained generator and with the cached one.
+        """
         from graphlib_pyg.augment.pretrain import pretrain_generator
 
         o = self.o
         path = self.cache_path(task, train)
-        if path.is_file():
-            return NeighborGenerator.load(path)
         select = o["la_select"] if o["la_select"] != "none" else None
-        state = torch.get_rng_state()  # pre-training must not shift the run's random stream
-        result = pretrain_generator(
-            task.data.x,
-            task.index(),
-            hidden_channels=o["la_hidden"],
-            latent_channels=o["la_latent"],
-            epochs=o["la_pretrain_epochs"],
-            batch_size=o["la_pretrain_batch"],
-            lr=o["la_pretrain_lr"],
-            select=select,
-            y=task.data.y,
-            train=train,
-            mc_passes=o["la_mc_passes"],
-            select_every=o["la_select_every"],
-            warmup=o["la_warmup"],
-        )
-        torch.set_rng_state(state)
+        # Both branches run under a forked RNG state, so that the run's random stream does not
+        # depend on which one ran (loading and pre-training are RNG-neutral themselves; the
+        # fork keeps this plan's promise whatever they do).
+        with torch.random.fork_rng(devices=[]):
+            if path.is_file():
+                return NeighborGenerator.load(path)
+            result = pretrain_generator(
+                task.data.x,
+                task.index(),
+                hidden_channels=o["la_hidden"],
+                latent_channels=o["la_latent"],
+                epochs=o["la_pretrain_epochs"],
+                batch_size=o["la_pretrain_batch"],
+                lr=o["la_pretrain_lr"],
+                select=select,
+                y=task.data.y,
+                train=train,
+                mc_passes=o["la_mc_passes"],
+                select_every=o["la_select_every"],
+                warmup=o["la_warmup"],
+            )
         result.generator.save(
             path, steps=result.steps, best_step=result.best_step, final_loss=result.losses[-1]
         )

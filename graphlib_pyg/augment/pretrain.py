@@ -89,7 +89,7 @@ class _UncertaintySelector:
 
         self.adj, self.y, self.train = index.adj_t("gcn"), y, train
         state = torch.get_rng_state()
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)  # the CPU stream only, as pre-training
         self.model = GCN(x.size(1), hidden, 2, int(y.max()) + 1, dropout=dropout, normalize=False)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=0.01, weight_decay=5e-4)
         self.fit(x, epochs)
@@ -161,7 +161,8 @@ def pretrain_generator(
         self_loops: include (v, v) pairs (the reference code does not).
         binarize: train on presence indicators ``x > 0`` (default: when ``x`` is row-normalised,
             i.e. bag-of-words that were normalised; see :class:`NeighborGenerator`).
-        seed: seed of the generator's initialisation and of the pair draws.
+        seed: seed of the generator's initialisation and of the pair draws. The caller's
+            global random state is the same after the call as before it.
         select: ``None`` (keep the last generator) or ``"uncertainty"`` (needs ``y``,
             ``train``): keep the generator whose generated features get the best score from
             an MC-dropout GCN trained on the original features (see
@@ -197,44 +198,50 @@ def pretrain_generator(
     binarize = row_norm if binarize is None else binarize
     if binarize:
         recon = "bce"
-    torch.manual_seed(seed)
-    gen_model = NeighborGenerator(
-        x.size(1), hidden_channels, latent_channels, recon, normalize, binarize
-    )
-    opt = torch.optim.Adam(gen_model.parameters(), lr=lr)
-    pairs = torch.Generator().manual_seed(seed)
-    total = index.num_edges + (index.num_nodes if self_loops else 0)
-    steps = max(1, math.ceil(epochs * total / batch_size))
-    selector = None
-    if select == "uncertainty":
-        selector = _UncertaintySelector(
-            x, index, y, train, select_hidden, select_dropout, select_epochs, seed
+    # Everything random in here (initialisation, the CVAE's noise, the scoring GCN's dropout)
+    # draws from the global generator seeded with ``seed`` under a forked state: the caller's
+    # random stream is the same after pre-training as before it, so a run that pre-trains and
+    # a run that loads the same generator from a file go on identically.
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        gen_model = NeighborGenerator(
+            x.size(1), hidden_channels, latent_channels, recon, normalize, binarize
         )
-    result = PretrainResult(gen_model, steps=steps)
-    best, best_state = -math.inf, None
-    for step in range(1, steps + 1):
-        gen_model.train()
-        center, nbr = sample_pairs(index, batch_size, pairs, self_loops)
-        loss = gen_model.loss(x[nbr], x[center])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        result.losses.append(float(loss.detach()))
-        if progress is not None:
-            progress(step, result.losses[-1])
-        if selector is not None and step % select_every == 0:
-            gen_model.eval()
-            x_bar = gen_model.sample(x)
-            s = selector.score(x_bar, mc_passes)
-            result.scores.append(s)
-            if s > best:
-                best = s
-                if step > warmup:
-                    result.best_step = step
-                    best_state = copy.deepcopy(gen_model.state_dict())
-                    if adapt_epochs:
-                        selector.adapt(x_bar, adapt_epochs)
-    if best_state is not None:
-        gen_model.load_state_dict(best_state)
-    gen_model.eval()
-    return result
+        opt = torch.optim.Adam(gen_model.parameters(), lr=lr)
+        pairs = torch.Generator().manual_seed(seed)
+        total = index.num_edges + (index.num_nodes if self_loops else 0)
+        steps = max(1, math.ceil(epochs * total / batch_size))
+        selector = None
+        if select == "uncertainty":
+            selector = _UncertaintySelector(
+                x, index, y, train, select_hidden, select_dropout, select_epochs, seed
+            )
+        result = PretrainResult(gen_model, steps=steps)
+        best, best_state = -math.inf, None
+        for step in range(1, steps + 1):
+            gen_model.train()
+            center, nbr = sample_pairs(index, batch_size, pairs, self_loops)
+            loss = gen_model.loss(x[nbr], x[center])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            result.losses.append(float(loss.detach()))
+            if progress is not None:
+                progress(step, result.losses[-1])
+            if selector is not None and step % select_every == 0:
+                gen_model.eval()
+                x_bar = gen_model.sample(x)
+                s = selector.score(x_bar, mc_passes)
+                result.scores.append(s)
+                if s > best:
+                    best = s
+                    if step > warmup:
+                        result.best_step = step
+                        best_state = copy.deepcopy(gen_model.state_dict())
+                        if adapt_epochs:
+                            selector.adapt(x_bar, adapt_epochs)
+        if best_state is not None:
+            gen_model.load_state_dict(best_state)
+        gen_model.zero_grad(set_to_none=True)  # as a loaded generator: no stale gradients
+        gen_model.eval()
+        return result
