@@ -81,12 +81,12 @@ def test_reference_is_the_recurrence():
 @pytest.mark.parametrize("chunk_elements", [1, 7, 30, 1 << 18])
 def test_parallel_chunking_does_not_change_results(monkeypatch, chunk_elements):
     """Chunks of 1 step, of steps not dividing L, or one chunk: same outputs and gradients."""
-    from graphlib_pyg.nn.mamba import scan
+    from graphlib_pyg.nn.mamba import parallel_scan
 
     inp = _inputs(5, 4, 3, 50, "grouped", seed=3)
     ref = _run(inp, "ref")
-    monkeypatch.setattr(scan, "CHUNK_ELEMENTS", chunk_elements * 4 * 3)
-    monkeypatch.setattr(scan, "MIN_CHUNK_STEPS", 4)  # small chunks also split the batch
+    monkeypatch.setattr(parallel_scan, "CHUNK_ELEMENTS", chunk_elements * 4 * 3)
+    monkeypatch.setattr(parallel_scan, "MIN_CHUNK_STEPS", 4)  # small chunks also split the batch
     par = _run(inp, "parallel")
     assert _close(ref[0], par[0]) and _close(ref[1], par[1])
     assert all(_close(a, b) for a, b in zip(ref[2], par[2], strict=True))
@@ -98,15 +98,15 @@ def test_parallel_chunking_does_not_change_results(monkeypatch, chunk_elements):
 def test_blocked_linear_scan_is_the_recurrence(monkeypatch, steps, reverse, blocked):
     """Blocks of sqrt(T) steps (T = 8 and up) plus a tail, or step by step (large states):
     the recurrence."""
-    from graphlib_pyg.nn.mamba import scan
-    from graphlib_pyg.nn.mamba.scan import _linear_scan
+    from graphlib_pyg.nn.mamba import parallel_scan
+    from graphlib_pyg.nn.mamba.parallel_scan import linear_scan
 
-    monkeypatch.setattr(scan, "MAX_BLOCKED_STATE", 4096 if blocked else 1)
+    monkeypatch.setattr(parallel_scan, "MAX_BLOCKED_STATE", 4096 if blocked else 1)
 
     g = torch.Generator().manual_seed(steps)
     mul = torch.rand(steps, 3, 2, generator=g) * 1.2  # decays and a few growths
     add, state = torch.randn(steps, 3, 2, generator=g), torch.randn(3, 2, generator=g)
-    out, last = _linear_scan(mul, add, state, reverse=reverse)
+    out, last = linear_scan(mul, add, state, reverse=reverse)
     h, expect = state, torch.empty_like(add)
     for t in range(steps - 1, -1, -1) if reverse else range(steps):
         h = mul[t] * h + add[t]

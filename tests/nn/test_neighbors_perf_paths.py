@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from graphlib_pyg.nn.link import neighbors
+from graphlib_pyg.nn.link import bitmap, neighbors
 from graphlib_pyg.nn.link.neighbors import METHODS, NeighborSets, pool
 
 FAST = [m for m in METHODS if m != "reference"]
@@ -112,8 +112,8 @@ def test_paths_equal_reference(name, symmetric):
 )
 def test_block_and_bitmap_limits_do_not_change_results(monkeypatch, block, budget, per_candidate):
     monkeypatch.setattr(neighbors, "BLOCK", block)
-    monkeypatch.setattr(neighbors, "BITMAP_BYTES", budget)
-    monkeypatch.setattr(neighbors, "BITMAP_BYTES_PER_CANDIDATE", per_candidate)
+    monkeypatch.setattr(bitmap, "BITMAP_BYTES", budget)
+    monkeypatch.setattr(bitmap, "BITMAP_BYTES_PER_CANDIDATE", per_candidate)
     ei, n = GRAPHS["dense"]
     sets = NeighborSets.from_edge_index(ei, n)
     _check_all_paths(sets, _pairs(n, 90, 4))
@@ -125,7 +125,7 @@ def test_segment_ratio_switches_between_local_and_global_search(monkeypatch):
     sets = NeighborSets.from_edge_index(ei, n)
     pairs = _pairs(n, 200, 6)
     (ref,) = sets.overlap(pairs, method="reference")
-    monkeypatch.setattr(neighbors, "BITMAP_BYTES_PER_CANDIDATE", 0)
+    monkeypatch.setattr(bitmap, "BITMAP_BYTES_PER_CANDIDATE", 0)
     monkeypatch.setattr(neighbors, "BLOCK", 50)
     for ratio in (0, 1, 4, 10**9):
         monkeypatch.setattr(neighbors, "SEGMENT_RATIO", ratio)

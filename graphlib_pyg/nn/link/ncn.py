@@ -22,7 +22,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from graphlib_pyg.nn.link.neighbors import NeighborSets, pool, sample_per_pair
+from graphlib_pyg.nn.link.neighbors import NeighborSets
+from graphlib_pyg.nn.link.pooling import pool, sample_per_pair
 
 
 def _norm(dim: int, ln: bool) -> nn.Module:

@@ -9,7 +9,7 @@ Candidates are examined in blocks of at most :data:`BLOCK`, each answered by one
 * ``bitmap``: bool rows ``N(v)`` of the distinct ``b`` nodes, marked once per query and reused
   by later blocks, so a candidate costs one byte lookup. Used where marking the rows is cheap
   next to the candidates they serve (dense graphs such as ogbl-ddi); the (rows, N) matrix never
-  exceeds :data:`BITMAP_BYTES` (when full it is cleared and refilled).
+  exceeds :data:`~graphlib_pyg.nn.link.bitmap.BITMAP_BYTES` (:mod:`~graphlib_pyg.nn.link.bitmap`).
 * ``segment``: ``torch.searchsorted`` of the block's candidates in the block's own sorted
   ``b``-neighbour keys (a merge of two sorted lists that fit in cache). Used when those lists are
   not much longer than the candidate lists (sparse graphs).
@@ -18,9 +18,9 @@ Candidates are examined in blocks of at most :data:`BLOCK`, each answered by one
 ``reference`` is the original single path (global ``searchsorted`` over chunks of ``chunk``
 candidates), kept to test and benchmark the fast paths against. Work is proportional to the
 degrees of the queried endpoints; memory is a block of candidates plus at most
-:data:`BITMAP_BYTES`, so no N x N matrix is built unless it fits that bound; no compiled
-extension is needed. :func:`pool` sums node states over the resulting lists with
-``F.embedding_bag`` (one bag per pair).
+``BITMAP_BYTES``, so no N x N matrix is built unless it fits that bound; no compiled extension is
+needed. :func:`~graphlib_pyg.nn.link.pooling.pool` (re-exported here) sums node states over the
+resulting lists.
 
 Removing edges (target-link removal, edge dropout) is a boolean mask over the sorted keys, so a
 per-batch graph costs O(E) and no sort.
@@ -32,24 +32,18 @@ import warnings
 from collections.abc import Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from graphlib_pyg.data.graph import GraphIndex, SparseAdj, validate_graph
+from graphlib_pyg.nn.link.bitmap import NeighborBitmap
+from graphlib_pyg.nn.link.pooling import POOL_METHODS, pool, sample_per_pair  # re-exported
 
 #: Candidates per block of the fast paths (a block's index arrays stay in cache).
 BLOCK = 1 << 20
-#: Memory bound of the bitmap path's (rows, N) bool matrix, in bytes.
-BITMAP_BYTES = 1 << 25
-#: ``auto`` marks new bitmap rows for a block only if that costs at most this many bytes per
-#: candidate of the block (a byte store is ~50x cheaper than a candidate's binary search).
-BITMAP_BYTES_PER_CANDIDATE = 64
 #: ``auto`` uses ``segment`` when the block's ``b`` lists hold at most this many keys per candidate.
 SEGMENT_RATIO = 4
 #: Valid ``method`` values of :meth:`NeighborSets.lookup`, ``common`` and ``overlap``.
 METHODS = ("auto", "bitmap", "segment", "search", "reference")
-#: Valid ``method`` values of :func:`pool`.
-POOL_METHODS = ("embedding_bag", "sparse")
 
 _idx = torch.index_select  # 1-D gathers: several times faster than ``x[index]`` on CPU
 
@@ -108,9 +102,12 @@ class NeighborSets:
         """The graph with the undirected edges ``pairs`` (2, P) removed, both directions.
 
         Symmetry is kept; used for target-link removal (a batch's positive edges must not be
-        visible to the model that scores them).
+        visible to the model that scores them). ``pairs`` that are not an integer (2, P) tensor
+        of node ids in ``[0, N)`` raise a ``ValueError``/``TypeError`` naming the problem
+        (a (P, 2) tensor or an out-of-range id would otherwise remove other edges).
         """
         n = self.num_nodes
+        validate_graph(pairs, n, name="NeighborSets.without pairs")  # (2, P), ids in [0, N)
         a, b = pairs[0].long(), pairs[1].long()
         pos = _find(self.keys, torch.cat([a * n + b, b * n + a]))  # entries to drop
         keep = torch.ones(self.keys.numel(), dtype=torch.bool).index_fill_(0, pos, False)
@@ -247,7 +244,7 @@ class NeighborSets:
         ends = _at(cum, bounds)  # candidates before each bound
         bitmap = None
         if method in ("auto", "bitmap") and self.keys.numel() and total:
-            bitmap = _Bitmap.plan(self, dst, total, forced=method == "bitmap")
+            bitmap = NeighborBitmap.plan(self, dst, total, forced=method == "bitmap")
         dends = None  # dst-list lengths before each bound (the segment/search choice)
         if method == "auto" and (bitmap is None or not bitmap.complete):
             dends = _at(_idx(self.degree, 0, dst).cumsum(0), bounds)
@@ -322,74 +319,6 @@ class NeighborSets:
             yield pid, u, self.keys[pos] == query
 
 
-class _Bitmap:
-    """Bool rows ``N(v)`` (a flattened (rows, N) matrix) for the ``dst`` nodes of one query.
-
-    :meth:`plan` decides once per query: if the rows of every distinct ``dst`` fit in
-    :data:`BITMAP_BYTES`, they are all marked up front (``complete``); otherwise rows are added
-    block by block, kept for later blocks, and the matrix is cleared when full. ``auto`` uses
-    rows only where :data:`BITMAP_BYTES_PER_CANDIDATE` says marking them pays.
-    """
-
-    def __init__(self, sets: NeighborSets, forced: bool) -> None:
-        n = sets.num_nodes
-        self.sets, self.forced, self.complete = sets, forced, False
-        self.capacity = min(BITMAP_BYTES // max(n, 1), n)  # rows that fit
-        self.offset = torch.full((n,), -1, dtype=torch.long)  # (N,) row * N, or -1
-        self.bits = torch.zeros(0, dtype=torch.bool)
-        self.used = 0
-
-    @classmethod
-    def plan(cls, sets: NeighborSets, dst: Tensor, total: int, forced: bool) -> _Bitmap | None:
-        """The bitmap of a query with ``total`` candidates, or ``None`` where it cannot pay."""
-        n = sets.num_nodes
-        bitmap = cls(sets, forced)
-        if bitmap.capacity == 0:
-            return None
-        present = torch.zeros(n, dtype=torch.bool).index_fill_(0, dst, True)
-        rows = present.nonzero().squeeze(1)  # (R,) distinct dst nodes
-        if not forced and rows.numel() * n > BITMAP_BYTES_PER_CANDIDATE * total:
-            return None  # even marking each row once costs more than it saves
-        if rows.numel() <= bitmap.capacity:
-            bitmap._mark(rows)
-            bitmap.complete = True
-        return bitmap
-
-    def rows(self, d: Tensor, m: int) -> Tensor | None:
-        """(B,) offsets ``row * N`` of the nodes ``d`` (marking new rows), or ``None`` to skip."""
-        off = _idx(self.offset, 0, d)
-        if self.complete:
-            return off
-        new = torch.unique(d[off < 0])  # (R,) distinct nodes without a row yet
-        if new.numel():
-            n = self.sets.num_nodes
-            if not self.forced and new.numel() * n > BITMAP_BYTES_PER_CANDIDATE * m:
-                return None
-            if self.used + new.numel() > self.capacity:  # full: start again with this block
-                new = torch.unique(d)
-                if new.numel() > self.capacity:
-                    return None
-                self.bits[: self.used * n].zero_()
-                self.offset.fill_(-1)
-                self.used = 0
-            self._mark(new)
-            off = _idx(self.offset, 0, d)
-        return off
-
-    def _mark(self, new: Tensor) -> None:
-        sets, n, r = self.sets, self.sets.num_nodes, new.numel()
-        if self.bits.numel() < (self.used + r) * n:  # grow: at least double, at most capacity
-            grown = min(self.capacity, max(self.used + r, 2 * self.bits.numel() // n)) * n
-            self.bits = torch.cat([self.bits, self.bits.new_zeros(grown - self.bits.numel())])
-        off = torch.arange(self.used, self.used + r) * n  # (R,)
-        self.offset[new] = off
-        deg = _idx(sets.degree, 0, new)
-        k = int(deg.sum())
-        seg, v = sets._expand(new, deg, k, torch.arange(k))
-        self.bits.index_fill_(0, _idx(off, 0, seg).add_(v), True)
-        self.used += r
-
-
 def _check_method(method: str) -> str:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
@@ -423,104 +352,4 @@ def _find(sorted_keys: Tensor, values: Tensor) -> Tensor:
     return torch.unique_consecutive(pos[_idx(sorted_keys, 0, pos) == values])
 
 
-def sample_per_pair(
-    pid: Tensor,
-    node: Tensor,
-    num_pairs: int,
-    max_count: int | None,
-    generator: torch.Generator | None = None,
-) -> tuple[Tensor, Tensor, Tensor | None]:
-    """Cap each pair's node list at ``max_count`` draws, reweighted to stay unbiased.
-
-    Pairs with more than ``max_count`` nodes get ``max_count`` uniform draws with replacement,
-    each weighted ``count / max_count`` (so a weighted sum estimates the full sum); smaller lists
-    are kept whole with weight 1. Returns ``(pid, node, weight)`` with ``pid`` ascending;
-    ``weight`` is ``None`` when nothing was sampled.
-    """
-    if max_count is None or max_count <= 0 or pid.numel() == 0:
-        return pid, node, None
-    counts = torch.bincount(pid, minlength=num_pairs)
-    big = counts > max_count
-    if not bool(big.any()):
-        return pid, node, None
-    keep = ~big[pid]
-    start = torch.zeros(num_pairs, dtype=torch.long)
-    torch.cumsum(counts[:-1], 0, out=start[1:])
-    rows = big.nonzero().flatten()
-    draws = torch.rand(rows.numel(), max_count, generator=generator)
-    idx = start[rows, None] + (draws * counts[rows, None]).long()
-    s_pid = rows.repeat_interleave(max_count)
-    s_w = (counts[rows].double() / max_count).repeat_interleave(max_count)
-    all_pid = torch.cat([pid[keep], s_pid])
-    all_node = torch.cat([node[keep], node[idx.flatten()]])
-    all_w = torch.cat([torch.ones(int(keep.sum()), dtype=torch.double), s_w])
-    order = torch.argsort(all_pid, stable=True)
-    return all_pid[order], all_node[order], all_w[order].float()
-
-
-class _Pool(torch.autograd.Function):
-    """``S @ h`` for a (P, N) matrix S given as (pair_id, node, value) lists sorted by pair_id.
-
-    Forward: ``F.embedding_bag`` with one bag per pair (``bag``), or a CSR product. Backward:
-    ``S^T @ grad`` as a COO product on the swapped index lists, which needs no transpose or sort
-    of S (on an ogbl-ddi NCN batch, 2.7x faster than ``embedding_bag``'s own backward, and
-    several times faster than converting S to CSC).
-    """
-
-    @staticmethod
-    def forward(ctx, h: Tensor, pid: Tensor, node: Tensor, val, num_pairs: int, bag: bool):
-        if bag:
-            offsets = torch.searchsorted(pid, torch.arange(num_pairs, dtype=pid.dtype))  # (P,)
-            out = F.embedding_bag(node, h, offsets, mode="sum", per_sample_weights=val)
-        else:
-            crow = torch.zeros(num_pairs + 1, dtype=torch.long)
-            torch.cumsum(torch.bincount(pid, minlength=num_pairs), 0, out=crow[1:])
-            if val is None:
-                val = torch.ones(node.numel(), dtype=h.dtype)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-                mat = torch.sparse_csr_tensor(crow, node, val, (num_pairs, h.size(0)))
-            out = torch.sparse.mm(mat, h)
-        ctx.save_for_backward(pid, node, val)
-        ctx.n = h.size(0)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        pid, node, val = ctx.saved_tensors
-        if val is None:
-            val = torch.ones(node.numel(), dtype=grad.dtype)
-        mat_t = torch.sparse_coo_tensor(
-            torch.stack([node, pid]), val, (ctx.n, grad.size(0)), check_invariants=False
-        )
-        return torch.sparse.mm(mat_t, grad), None, None, None, None, None
-
-
-def pool(
-    pid: Tensor,
-    node: Tensor,
-    num_pairs: int,
-    h: Tensor,
-    weight: Tensor | None = None,
-    method: str = "embedding_bag",
-) -> Tensor:
-    """Sum of ``h[node]`` (times ``weight``) per pair: a (P, N) sparse matrix times ``h``.
-
-    ``pid`` must ascend. The (C, F) gathered rows are never materialised. The forward pass is
-    ``F.embedding_bag`` with one bag per pair (``method="embedding_bag"``, 1.5-3x faster than
-    the CSR product on ogbl-ddi-sized batches, same sums) or a CSR product (``"sparse"``, the
-    reference); the backward pass is a COO product of the transpose either way.
-    Differentiable in ``h``; ``weight`` is treated as a constant.
-
-    Shapes:
-        - **pid, node, weight:** (C,)
-        - **h:** (N, F)
-        - **output:** (P, F)
-    """
-    if method not in POOL_METHODS:
-        raise ValueError(f"unknown pool method {method!r}; valid: {', '.join(POOL_METHODS)}")
-    val = None if weight is None else weight.detach().to(h.dtype)
-    return _Pool.apply(h, pid, node, val, num_pairs, method == "embedding_bag")
-
-
-__all__ = ["NeighborSets", "pool", "sample_per_pair"]
+__all__ = ["METHODS", "NeighborSets", "POOL_METHODS", "pool", "sample_per_pair"]
