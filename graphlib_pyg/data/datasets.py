@@ -5,33 +5,75 @@ read-only. PyG and OGB loaders write ``processed/`` next to ``raw/``, so each da
 folder is mirrored into ``GRAPHLIB_CACHE`` (default ``~/.cache/graphlib/processed``) as a tree of
 symlinks and the loader runs there. Missing files are downloaded into the cache when the network
 allows it; otherwise the error names the dataset, the files expected and the folder searched.
+
+Trust: every file is read through :mod:`graphlib_pyg.data.safe_io` (raw pickles with an arrays-only
+unpickler, ``.npz`` with ``allow_pickle=False``, ``.pt`` with ``weights_only=True`` only). The cache
+folder is keyed on the raw files' sizes and modification times, so edited raw files are processed
+again; a processed file that does not load is rebuilt from the raw files with a warning; a loaded
+graph is checked against the dataset's published node and edge counts (:data:`KNOWN_SIZES`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import hashlib
 import os
 import shutil
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from graphlib_pyg.data import safe_io
+from graphlib_pyg.data.readers import trusted
+from graphlib_pyg.data.safe_io import DatasetCorruptError, UnsafeFileError
+
 DATA_ENV = "GRAPHLIB_DATA"
 CACHE_ENV = "GRAPHLIB_CACHE"
+
+__all__ = [
+    "DatasetCorruptError",
+    "DatasetNotFoundError",
+    "DatasetSpec",
+    "KNOWN_SIZES",
+    "UnsafeFileError",
+    "load_dataset",
+    "registry",
+]
 
 
 class DatasetNotFoundError(FileNotFoundError):
     """Raw files of a dataset are missing and could not be downloaded."""
 
 
-class DatasetCorruptError(RuntimeError):
-    """Raw files exist but could not be read (truncated, wrong format)."""
+#: (nodes, directed edges as PyG stores them) of each dataset whose sizes are published: PyG's
+#: dataset tables, checked offline on the raw mirror (shared/data MANIFEST.md / MANIFEST-extra.md).
+#: A loaded graph of another size is refused: its raw files are truncated or modified.
+KNOWN_SIZES: dict[str, tuple[int, int]] = {
+    "cora": (2708, 10556),
+    "citeseer": (3327, 9104),
+    "pubmed": (19717, 88648),
+    "cora_ml": (2995, 16316),
+    "citeseer_full": (4230, 10674),
+    "dblp": (17716, 105734),
+    "amazon-photo": (7650, 238162),
+    "amazon-computers": (13752, 491722),
+    "coauthor-cs": (18333, 163788),
+    "coauthor-physics": (34493, 495924),
+    "minesweeper": (10000, 78804),
+    "tolokers": (11758, 1038000),
+    "chameleon": (2277, 36101),
+    "squirrel": (5201, 217073),
+    "actor": (7600, 30019),
+    "cornell": (183, 298),
+    "texas": (183, 325),
+    "wisconsin": (251, 515),
+    "ogbl-ddi": (4267, 2135822),
+    "ogbn-arxiv": (169343, 1166243),
+}
 
 
 def data_root() -> Path:
@@ -51,10 +93,11 @@ class DatasetSpec:
         kind: ``"node"`` or ``"link"``.
         folder: raw folder relative to the data root, mirrored into the cache.
         files: raw files relative to ``folder`` that must exist.
-        load: ``load(root)`` -> PyG dataset, where ``root`` is the cache-side parent the PyG class
-            expects (``<cache>/<folder's parent>``).
+        load: ``load(root, **options)`` -> PyG dataset, where ``root`` is the cache-side parent
+            the PyG class expects (``<cache>/<folder's parent>``).
         splits: named node splits this dataset offers, first = default.
         metric: default metric.
+        size: (nodes, edges) the loaded graph must have, when published (:data:`KNOWN_SIZES`).
     """
 
     name: str
@@ -66,14 +109,16 @@ class DatasetSpec:
     metric: str = "accuracy"
     family: str = ""
 
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return KNOWN_SIZES.get(self.name)
+
 
 def _geom_split_files(stem: str, sub: str = "raw") -> tuple[str, ...]:
     return tuple(f"{sub}/{stem}_split_0.6_0.2_{i}.npz" for i in range(10))
 
 
 def _planetoid(name: str) -> DatasetSpec:
-    from torch_geometric.datasets import Planetoid
-
     low = name.lower()
     ind = tuple(
         f"raw/ind.{low}.{s}" for s in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
@@ -83,52 +128,45 @@ def _planetoid(name: str) -> DatasetSpec:
         "node",
         f"Planetoid/{name}",
         ind,
-        lambda root, n=name: Planetoid(str(root), n),
+        lambda root, n=name, **kw: trusted("Planetoid")(str(root), n, **kw),
         ("public", "random", "geom-gcn"),
         family="planetoid",
     )
 
 
 def _citationfull(name: str, key: str) -> DatasetSpec:
-    from torch_geometric.datasets import CitationFull
-
     low = name.lower()
     return DatasetSpec(
         key,
         "node",
         f"CitationFull/{low}",
         (f"raw/{low}.npz",),
-        lambda root, n=name: CitationFull(str(root), n),
+        lambda root, n=name: trusted("CitationFull")(str(root), n),
         ("random", "forwardgnn") if low in ("cora_ml", "citeseer") else ("random",),
         family="citationfull",
     )
 
 
 def _shchur(cls_name: str, name: str, key: str, file: str) -> DatasetSpec:
-    import torch_geometric.datasets as D
-
-    cls = getattr(D, cls_name)
     return DatasetSpec(
         key,
         "node",
         f"{cls_name}/{name}",
         (f"raw/{file}",),
-        lambda root, n=name: cls(str(root), n),
+        lambda root, n=name, c=cls_name: trusted(c)(str(root), n),
         ("random", "forwardgnn") if key == "amazon-photo" else ("random",),
         family=cls_name.lower(),
     )
 
 
 def _heterophilous(key: str, metric: str) -> DatasetSpec:
-    from torch_geometric.datasets import HeterophilousGraphDataset
-
     folder = key.replace("-", "_")
     return DatasetSpec(
         key,
         "node",
         f"HeterophilousGraphDataset/{folder}",
         (f"raw/{folder}.npz",),
-        lambda root, n=key: HeterophilousGraphDataset(str(root), n),
+        lambda root, n=key: trusted("HeterophilousGraphDataset")(str(root), n),
         ("official",),
         metric,
         family="heterophilous",
@@ -136,8 +174,6 @@ def _heterophilous(key: str, metric: str) -> DatasetSpec:
 
 
 def _geomgcn(key: str) -> DatasetSpec:
-    import torch_geometric.datasets as D
-
     base = ("out1_node_feature_label.txt", "out1_graph_edges.txt")
     if key in ("chameleon", "squirrel"):
         files = tuple(f"geom_gcn/raw/{f}" for f in base) + _geom_split_files(key, "geom_gcn/raw")
@@ -146,7 +182,7 @@ def _geomgcn(key: str) -> DatasetSpec:
             "node",
             f"WikipediaNetwork/{key}",
             files,
-            lambda root, n=key: D.WikipediaNetwork(str(root), n),
+            lambda root, n=key: trusted("WikipediaNetwork")(str(root), n),
             ("geom-gcn",),
             family="geom-gcn",
         )
@@ -157,7 +193,7 @@ def _geomgcn(key: str) -> DatasetSpec:
             "node",
             "Actor",
             files,
-            lambda root: D.Actor(str(root / "Actor")),
+            lambda root: trusted("Actor")(str(root / "Actor")),
             ("geom-gcn",),
             family="geom-gcn",
         )
@@ -167,7 +203,7 @@ def _geomgcn(key: str) -> DatasetSpec:
         "node",
         f"WebKB/{key}",
         files,
-        lambda root, n=key: D.WebKB(str(root), n),
+        lambda root, n=key: trusted("WebKB")(str(root), n),
         ("geom-gcn",),
         family="geom-gcn",
     )
@@ -193,8 +229,7 @@ def _ogb(key: str, kind: str) -> DatasetSpec:
             from ogb.nodeproppred import PygNodePropPredDataset as Cls
         else:
             from ogb.linkproppred import PygLinkPropPredDataset as Cls
-        with ogb_safe_load():
-            return Cls(key, root=str(root))
+        return Cls(key, root=str(root))  # inside load_dataset's safe_io.trusted_loading()
 
     metric = info["eval metric"]
     return DatasetSpec(key, kind, f"OGB/{folder}", files, load, ("official",), metric, "ogb")
@@ -288,16 +323,74 @@ def _mirror(src: Path, dst: Path) -> None:
                 target.symlink_to(source.resolve())
 
 
-def load_dataset(name: str, root: str | Path | None = None):
+def raw_fingerprint(src: Path) -> str:
+    """A short key of every file under ``src`` (path, size, modification time); ``processed/``
+    folders are skipped. Any edit, truncation or replacement of a raw file changes it."""
+    h = hashlib.sha1()
+    if src.is_dir():
+        for dirpath, dirnames, filenames in os.walk(src):
+            dirnames[:] = sorted(d for d in dirnames if d != "processed")
+            for f in sorted(filenames):
+                p = Path(dirpath) / f
+                st = p.stat()
+                h.update(f"{p.relative_to(src)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:12]
+
+
+def cache_dir(name: str, src_root: Path, folder: str | None = None) -> Path:
+    """Where ``name``'s processed files for the raw root ``src_root`` go, as the files are now.
+
+    ``<cache>/<hash of the raw root>/<name>-<raw_fingerprint>`` of the raw folder
+    ``src_root / folder`` (default: the registry's folder of ``name``): files from another root,
+    or from an earlier version of these raw files, are never mistaken for these.
+    """
+    folder = registry()[name].folder if folder is None else folder
+    root_key = hashlib.sha1(str(src_root.resolve()).encode()).hexdigest()[:12]
+    return cache_root() / root_key / f"{name}-{raw_fingerprint(src_root / folder)}"
+
+
+def drop_stale(base: Path, name: str) -> None:
+    """Remove processed folders of ``name`` keyed on earlier versions of its raw files."""
+    if not base.parent.is_dir():
+        return
+    for p in base.parent.iterdir():
+        if p != base and p.is_dir() and p.name.rsplit("-", 1)[0] == name:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _processed_files(dst: Path) -> list[Path]:
+    return sorted(p for p in dst.rglob("*.pt") if p.parent.name == "processed")
+
+
+def check_size(spec: DatasetSpec, data, where: Path) -> None:
+    """Raise :class:`DatasetCorruptError` if ``data`` is not the size :data:`KNOWN_SIZES` gives."""
+    if spec.size is None:
+        return
+    got = (int(data.num_nodes), int(data.edge_index.size(1)))
+    if got != spec.size:
+        raise DatasetCorruptError(
+            f"dataset {spec.name!r}: the raw files in {where} give {got[0]} nodes and {got[1]} "
+            f"edges, but {spec.name} has {spec.size[0]} nodes and {spec.size[1]} edges. The raw "
+            "files are truncated or modified: replace them with the published ones."
+        )
+
+
+def load_dataset(name: str, root: str | Path | None = None, **options):
     """Load a file-backed dataset by name and return the PyG/OGB dataset object.
+
+    Every file is read through :mod:`~graphlib_pyg.data.safe_io` (no code runs from a data or
+    cache file). Processed files are cached per version of the raw files; one that does not load is
+    rebuilt from the raw files with a warning; the graph is checked against :data:`KNOWN_SIZES`.
 
     Args:
         name: a key of :func:`registry`.
         root: raw data root (default ``$GRAPHLIB_DATA``); may be read-only.
+        **options: passed to the PyG class (e.g. ``split="geom-gcn"`` for Planetoid).
 
     Raises:
         DatasetNotFoundError: raw files are missing and downloading failed.
-        DatasetCorruptError: raw files exist but could not be parsed.
+        DatasetCorruptError: raw files exist but could not be read, hold something other than
+            plain arrays (:class:`UnsafeFileError`), or give a graph of the wrong size.
     """
     reg = registry()
     if name not in reg:
@@ -305,9 +398,8 @@ def load_dataset(name: str, root: str | Path | None = None):
     spec = reg[name]
     src_root = Path(root).expanduser() if root is not None else data_root()
     src = src_root / spec.folder
-    # One cache folder per raw root: files from another root are never mistaken for these.
-    root_key = hashlib.sha1(str(src_root.resolve()).encode()).hexdigest()[:12]
-    dst = cache_root() / root_key / spec.folder
+    base = cache_dir(name, src_root)
+    dst = base / spec.folder
     missing = missing_files(spec, src_root)
     if src.is_dir():
         _mirror(src, dst)
@@ -315,51 +407,86 @@ def load_dataset(name: str, root: str | Path | None = None):
         # ogb asks an interactive y/N question when the folder exists without its RELEASE file.
         if not (dst / spec.files[0]).exists():
             shutil.rmtree(dst)
-    loader_root = dst.parent
-    try:
-        return spec.load(loader_root)
-    except Exception as err:  # noqa: BLE001 - re-raised with the dataset named
-        if missing:
-            listing = "\n  ".join(str(p.relative_to(src_root)) for p in missing)
-            raise DatasetNotFoundError(
-                f"dataset {name!r}: raw files not found under {src_root} and download failed "
-                f"({type(err).__name__}: {err}).\nExpected (relative to {src_root}):\n  {listing}\n"
-                f"Set {DATA_ENV} to the folder that holds them."
+    with safe_io.trusted_loading():
+        try:
+            dataset = _load_rebuilding(spec, dst, src, options)
+        except DatasetCorruptError:
+            raise
+        except Exception as err:  # noqa: BLE001 - re-raised with the dataset named
+            if missing:
+                listing = "\n  ".join(str(p.relative_to(src_root)) for p in missing)
+                raise DatasetNotFoundError(
+                    f"dataset {name!r}: raw files not found under {src_root} and download failed "
+                    f"({type(err).__name__}: {err}).\nExpected (relative to {src_root}):\n"
+                    f"  {listing}\nSet {DATA_ENV} to the folder that holds them."
+                ) from err
+            raise DatasetCorruptError(
+                f"dataset {name!r}: could not read the raw files in {src} "
+                f"({type(err).__name__}: {err}). They may be truncated or corrupt; processed "
+                f"files were written only to {dst}, which can be deleted safely."
             ) from err
-        raise DatasetCorruptError(
-            f"dataset {name!r}: could not read the raw files in {src} "
-            f"({type(err).__name__}: {err}). They may be truncated or corrupt; processed files "
-            f"were written only to {dst}, which can be deleted safely."
-        ) from err
+    drop_stale(base, name)
+    return dataset
 
 
-@contextlib.contextmanager
-def ogb_safe_load():
-    """Let ogb's plain ``torch.load`` calls read its files under ``weights_only=True``.
+def _load_rebuilding(spec: DatasetSpec, dst: Path, src: Path, options: dict):
+    """``spec.load`` on the cache folder ``dst``; processed files that do not load, or that give a
+    graph of the wrong size, are deleted and rebuilt once from the raw files, with a warning."""
+    load = lambda: spec.load(dst.parent, **options)  # noqa: E731
+    cached = bool(_processed_files(dst))
+    try:
+        dataset = load()
+    except Exception as err:
+        broken = safe_io.unreadable(_processed_files(dst))
+        if not broken:
+            if isinstance(err, DatasetCorruptError):  # a raw file (named in the message)
+                raise type(err)(f"dataset {spec.name!r}: {err}") from err
+            raise
+        reasons = "\n  ".join(broken.values())
+        warnings.warn(
+            f"dataset {spec.name!r}: processed file(s) in the cache could not be loaded and are "
+            f"rebuilt from the raw files in {src}:\n  {reasons}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        for p in broken:
+            p.unlink()
+        dataset, cached = load(), False
+    try:
+        check_size(spec, dataset[0], src)
+    except DatasetCorruptError:
+        if not cached:
+            raise
+        warnings.warn(
+            f"dataset {spec.name!r}: the processed files in {dst} give a graph of the wrong size; "
+            f"rebuilding them from the raw files in {src}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        for p in _processed_files(dst):
+            p.unlink()
+        dataset = load()
+        check_size(spec, dataset[0], src)
+    return dataset
 
-    ogb 1.3.6 saves processed graphs as PyG ``Data`` and split files as dicts of numpy arrays; both
-    are plain data. This allowlists exactly those types for the duration of the block instead of
-    turning safe loading off.
-    """
-    from numpy._core.multiarray import _reconstruct
-    from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
-    from torch_geometric.data.storage import GlobalStorage
 
-    allowed = [
-        DataEdgeAttr,
-        DataTensorAttr,
-        GlobalStorage,
-        np.ndarray,
-        np.dtype,
-        (_reconstruct, "numpy.core.multiarray._reconstruct"),
-        (_reconstruct, "numpy._core.multiarray._reconstruct"),
-    ]
-    allowed += [
-        type(np.dtype(t))
-        for t in (np.int64, np.int32, np.float32, np.float64, np.bool_, np.int16, np.uint8)
-    ]
-    with torch.serialization.safe_globals(allowed):
-        yield
+#: Kept for callers of the former name: :func:`graphlib_pyg.data.safe_io.trusted_loading`.
+ogb_safe_load = safe_io.trusted_loading
+
+
+def ogb_edge_split(dataset) -> dict:
+    """OGB's ``get_edge_split()`` of a link dataset, each split file read ``weights_only=True``
+    (errors name the file); the same dicts of tensors as OGB's reader."""
+    folder = Path(dataset.root) / "split" / dataset.meta_info["split"]
+    if (folder / "split_dict.pt").is_file():
+        return safe_io.torch_load(folder / "split_dict.pt")
+    out = {}
+    for part in ("train", "valid", "test"):
+        blob = safe_io.torch_load(folder / f"{part}.pt")
+        if not isinstance(blob, dict):
+            raise DatasetCorruptError(f"{folder / part}.pt: expected a dict of edge arrays")
+        out[part] = {k: torch.as_tensor(v) for k, v in blob.items()}
+    return out
 
 
 def graph_from_dataset(ds) -> Data:

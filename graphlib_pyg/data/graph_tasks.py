@@ -3,17 +3,19 @@
 ``peptides-func`` (LRGB, Dwivedi et al. 2022): 15,535 peptides as molecular graphs (9 integer
 atom features, 3 integer bond features), 10 binary functions per peptide, average precision.
 The graphs are built from the CSV's SMILES with OGB's ``smiles2graph`` (needs ``rdkit``:
-``pip install graphlib-pyg[lrgb]``) once, and cached as plain tensors under ``GRAPHLIB_CACHE``.
-The official stratified split is read from its pickle with an unpickler that only admits NumPy
-arrays. ``graph-sbm`` is a generated task (dense vs sparse random graphs, constant features)
-whose labels only structure can tell apart.
+``pip install graphlib-pyg[lrgb]``) once, and cached as plain tensors under ``GRAPHLIB_CACHE``,
+keyed on the raw files' sizes and modification times; a cache file that does not load
+(``weights_only=True`` only) or does not match the CSV is rebuilt with a warning. The official
+stratified split is read from its pickle with the arrays-only unpickler of
+:mod:`graphlib_pyg.data.safe_io`. ``graph-sbm`` is a generated task (dense vs sparse random
+graphs, constant features) whose labels only structure can tell apart.
 """
 
 from __future__ import annotations
 
 import ast
 import os
-import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphlib_pyg.data import datasets as ds
+from graphlib_pyg.data import safe_io
 
 PEPTIDES_FOLDER = "LRGB/peptides-functional"
 PEPTIDES_CSV = "raw/peptide_multi_class_dataset.csv.gz"
@@ -110,24 +113,6 @@ def average_precision(y_true: Tensor, scores: Tensor) -> float:
     return float(sum(aps) / len(aps))
 
 
-class _ArraysOnly(pickle.Unpickler):
-    """Unpickler for split files: NumPy arrays and builtin containers, nothing else."""
-
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-    }
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"split file may only hold arrays, found {module}.{name}")
-        return super().find_class(module, name)
-
-
 def _smiles_graph(smiles: str, labels: list) -> Data:
     from ogb.utils import smiles2graph
 
@@ -163,41 +148,79 @@ def _unpack(d: dict[str, Tensor]) -> list[Data]:
     ]
 
 
+def _build_peptides(csv: Path) -> list[Data]:
+    try:
+        import rdkit  # noqa: F401
+    except ImportError as err:
+        raise ImportError(
+            "peptides-func builds its graphs from SMILES with rdkit: "
+            "pip install 'graphlib-pyg[lrgb]' (or pip install rdkit)"
+        ) from err
+    import pandas as pd
+
+    frame = pd.read_csv(csv)
+    return [
+        _smiles_graph(s, ast.literal_eval(lab))
+        for s, lab in zip(frame["smiles"], frame["labels"], strict=True)
+    ]
+
+
+def _cached_peptides(cache: Path, csv: Path) -> list[Data] | None:
+    """The cached graphs, or ``None`` (with a warning naming the file) when they cannot be used."""
+    import pandas as pd
+
+    try:
+        graphs = _unpack(safe_io.torch_load(cache))
+    except (safe_io.DatasetCorruptError, KeyError, TypeError, AttributeError, RuntimeError) as e:
+        why = str(e) if isinstance(e, safe_io.DatasetCorruptError) else f"{cache}: bad layout ({e})"
+        warnings.warn(f"peptides-func: rebuilding the cached graphs: {why}", RuntimeWarning, 3)
+        return None
+    rows = len(pd.read_csv(csv, usecols=["smiles"]))
+    if len(graphs) != rows:
+        warnings.warn(
+            f"peptides-func: rebuilding {cache}: it holds {len(graphs)} graphs, {csv} has {rows}",
+            RuntimeWarning,
+            3,
+        )
+        return None
+    return graphs
+
+
+def _peptides_split(path: Path, num_graphs: int) -> GraphSplit:
+    """The official split from its pickle (arrays only), checked to index ``num_graphs`` graphs."""
+    idx = safe_io.load_pickle(path)
+    if not isinstance(idx, dict) or not {"train", "val", "test"} <= set(idx):
+        raise ds.DatasetCorruptError(f"{path}: expected a dict with train/val/test index arrays")
+    parts = [torch.as_tensor(idx[k]).long().view(-1) for k in ("train", "val", "test")]
+    for k, t in zip(("train", "val", "test"), parts, strict=True):
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= num_graphs):
+            raise ds.DatasetCorruptError(
+                f"{path}: {k} indices outside [0, {num_graphs}) for the {num_graphs} graphs"
+            )
+    return GraphSplit(*parts)
+
+
 def load_peptides_func(root: str | Path | None = None) -> GraphTask:
     """Peptides-func from ``<root>/LRGB/peptides-functional`` (raw CSV + split pickle)."""
-    folder = Path(root).expanduser() if root else ds.data_root()
-    folder = folder / PEPTIDES_FOLDER
+    src_root = Path(root).expanduser() if root else ds.data_root()
+    folder = src_root / PEPTIDES_FOLDER
     missing = [folder / f for f in (PEPTIDES_CSV, PEPTIDES_SPLIT) if not (folder / f).is_file()]
     if missing:
         raise ds.DatasetNotFoundError(
             f"dataset 'peptides-func': missing {', '.join(map(str, missing))} (searched "
             f"{folder}; set {ds.DATA_ENV} to the folder holding LRGB/peptides-functional)"
         )
-    cache = ds.cache_root() / "peptides-func" / "graphs.pt"
-    if cache.is_file():
-        graphs = _unpack(torch.load(cache, weights_only=True))
-    else:
-        try:
-            import rdkit  # noqa: F401
-        except ImportError as err:
-            raise ImportError(
-                "peptides-func builds its graphs from SMILES with rdkit: "
-                "pip install 'graphlib-pyg[lrgb]' (or pip install rdkit)"
-            ) from err
-        import pandas as pd
-
-        frame = pd.read_csv(folder / PEPTIDES_CSV)
-        graphs = [
-            _smiles_graph(s, ast.literal_eval(lab))
-            for s, lab in zip(frame["smiles"], frame["labels"], strict=True)
-        ]
+    base = ds.cache_dir("peptides-func", src_root, PEPTIDES_FOLDER)
+    cache = base / "graphs.pt"
+    graphs = _cached_peptides(cache, folder / PEPTIDES_CSV) if cache.is_file() else None
+    if graphs is None:
+        graphs = _build_peptides(folder / PEPTIDES_CSV)
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".tmp{os.getpid()}")
         torch.save(_pack(graphs), tmp)
         os.replace(tmp, cache)  # atomic: a concurrent reader never sees half a file
-    with open(folder / PEPTIDES_SPLIT, "rb") as f:
-        idx = _ArraysOnly(f).load()
-    split = GraphSplit(*(torch.as_tensor(idx[k]).long() for k in ("train", "val", "test")))
+        ds.drop_stale(base, "peptides-func")
+    split = _peptides_split(folder / PEPTIDES_SPLIT, len(graphs))
     return GraphTask("peptides-func", graphs, split, "ap", categorical=True)
 
 

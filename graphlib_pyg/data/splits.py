@@ -14,6 +14,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphlib_pyg.data.safe_io import torch_load
+
 
 @dataclass
 class NodeSplit:
@@ -83,7 +85,10 @@ def forwardgnn_splits(folder: Path, num_nodes: int) -> list[NodeSplit]:
             p = Path(folder) / f"{part}-node-index-split{k}.pt"
             if not p.is_file():
                 raise FileNotFoundError(f"ForwardGNN split file missing: {p}")
-            parts.append(torch.load(p, weights_only=True).long())
+            t = torch_load(p)  # weights_only=True; errors name the file
+            if not isinstance(t, Tensor) or t.dim() != 1 or t.is_floating_point():
+                raise ValueError(f"ForwardGNN split file {p} must hold a 1-D integer tensor")
+            parts.append(t.long())
         cat = torch.cat(parts)
         if cat.numel() != num_nodes or int(cat.max()) >= num_nodes:
             raise ValueError(

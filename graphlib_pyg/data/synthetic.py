@@ -9,9 +9,42 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
+
+
+def check_int(where: str, name: str, value, lo: int, hi: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[lo, hi]``, or an error naming the argument and the value.
+
+    Raises:
+        TypeError: ``value`` is not an integer (``bool`` and integral floats such as ``100.0`` are
+            refused too: the CLI already parses ``100`` as an int).
+        ValueError: ``value`` is out of range.
+    """
+    rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{where}: {name} must be an integer {rng}, got {value!r} ({type(value).__name__})"
+        )
+    if value < lo or (hi is not None and value > hi):
+        raise ValueError(f"{where}: {name} must be an integer {rng}, got {value}")
+    return int(value)
+
+
+def check_real(where: str, name: str, value, lo: float, hi: float | None = None) -> float:
+    """``value`` as a finite ``float`` in ``[lo, hi]``, or an error naming the argument."""
+    rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{where}: {name} must be a number {rng}, got {value!r} ({type(value).__name__})"
+        )
+    if not math.isfinite(value) or value < lo or (hi is not None and value > hi):
+        raise ValueError(f"{where}: {name} must be a finite number {rng}, got {value}")
+    return float(value)
 
 
 def _undirected(src: Tensor, dst: Tensor, num_nodes: int) -> Tensor:
@@ -65,10 +98,13 @@ def csbm(
     Returns:
         ``Data(x (N, F), y (N,), edge_index (2, E))``, undirected.
     """
-    if not 0.0 <= homophily <= 1.0:
-        raise ValueError(f"homophily must be in [0, 1], got {homophily}")
-    if num_classes < 2 or num_nodes < num_classes:
-        raise ValueError(f"need num_nodes >= num_classes >= 2, got {num_nodes}, {num_classes}")
+    num_nodes = check_int("csbm", "num_nodes", num_nodes, 2)
+    num_classes = check_int("csbm", "num_classes", num_classes, 2, num_nodes)
+    num_features = check_int("csbm", "num_features", num_features, 1)
+    avg_degree = check_real("csbm", "avg_degree", avg_degree, 0.0)
+    homophily = check_real("csbm", "homophily", homophily, 0.0, 1.0)
+    signal = check_real("csbm", "signal", signal, 0.0)
+    seed = check_int("csbm", "seed", seed, 0)
     g = torch.Generator().manual_seed(seed)
     y = torch.randperm(num_nodes, generator=g) % num_classes
     # Same-class target with prob p gives edge homophily p (targets of other classes are uniform).
@@ -91,6 +127,8 @@ def sbm_link(
     seed: int = 0,
 ) -> Data:
     """Stochastic block model for link prediction; features are noisy block means."""
+    num_nodes = check_int("sbm_link", "num_nodes", num_nodes, 2)
+    num_blocks = check_int("sbm_link", "num_blocks", num_blocks, 2, num_nodes)
     data = csbm(num_nodes, num_blocks, num_features, avg_degree, homophily, signal, seed)
     return Data(x=data.x, edge_index=data.edge_index, num_nodes=num_nodes, block=data.y)
 
@@ -104,6 +142,11 @@ def random_graph(
     undirected: bool = True,
 ) -> Data:
     """Uniform random graph with ``num_edges`` sampled pairs (both directions if undirected)."""
+    num_nodes = check_int("random_graph", "num_nodes", num_nodes, 1)
+    num_edges = check_int("random_graph", "num_edges", num_edges, 0)
+    num_features = check_int("random_graph", "num_features", num_features, 0)
+    num_classes = check_int("random_graph", "num_classes", num_classes, 1)
+    seed = check_int("random_graph", "seed", seed, 0)
     g = torch.Generator().manual_seed(seed)
     src = torch.randint(0, num_nodes, (num_edges,), generator=g)
     dst = torch.randint(0, num_nodes, (num_edges,), generator=g)

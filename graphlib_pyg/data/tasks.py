@@ -152,13 +152,28 @@ def _check_split(name: str, split: str, valid) -> None:
         raise ValueError(f"dataset {name!r} has no split {split!r}; valid: {', '.join(valid)}")
 
 
-def _add_pe(data: Data, pe: str) -> None:
+#: Largest K of each encoding for a graph of N nodes: ``lap`` asks the sparse eigensolver for K + 1
+#: eigenpairs (it needs K + 1 < N); ``lapeig`` takes K non-trivial ones of N; walks have no bound.
+_PE_MAX = {"rwse": lambda n: None, "lap": lambda n: n - 2, "lapeig": lambda n: n - 1}
+
+
+def _add_pe(data: Data, pe: str, name: str = "graph") -> None:
     """Concatenate a positional/structural encoding (``rwse:K``, ``lap:K``, ``lapeig:K``) to x."""
     import torch_geometric.transforms as T
 
-    kind, _, k = pe.partition(":")
-    if kind not in ("rwse", "lap", "lapeig") or not k.isdigit() or int(k) < 1:
-        raise ValueError(f"pe must be 'rwse:K', 'lap:K' or 'lapeig:K' with K >= 1, got {pe!r}")
+    kind, _, k = pe.partition(":") if isinstance(pe, str) else ("", "", "")
+    if kind not in _PE_MAX or not k.isdigit() or int(k) < 1:
+        raise ValueError(
+            f"pe must be 'rwse:K', 'lap:K' or 'lapeig:K' with an integer K >= 1, got {pe!r}"
+        )
+    hi = _PE_MAX[kind](data.num_nodes)
+    if hi is not None and int(k) > hi:
+        what = "eigenvectors" if kind == "lap" else "eigenpairs"
+        raise ValueError(
+            f"pe={pe!r}: K={k} Laplacian {what} do not exist on dataset {name!r} with "
+            f"{data.num_nodes} nodes; {kind}:K needs K in [1, {max(hi, 0)}]"
+            + (" (no K fits: the graph is too small)" if hi < 1 else "")
+        )
     if kind == "lapeig":  # K eigenvectors, then their K eigenvalues (GPS lap_pe=K reads both)
         from graphlib_pyg.data.pe import laplacian_eigenpairs
 
@@ -260,7 +275,7 @@ def load_task(
     if pe is not None:
         if kind != "node":
             raise ValueError("pe= is supported for node tasks only")
-        _add_pe(data, pe)
+        _add_pe(data, pe, name)
     if kind == "link":
         split = split or "70-10-20"
         _check_split(name, split, LINK_SPLITS)
@@ -290,7 +305,8 @@ def load_task(
     _check_split(name, split, spec.splits)
     metric = metric or default_metric
     if spec.family == "ogb":
-        idx = dataset.get_idx_split()
+        with ds.ogb_safe_load():  # split_dict.pt, if any, loads weights_only=True
+            idx = dataset.get_idx_split()
         data.y = data.y.squeeze(1) if data.y.dim() == 2 and data.y.size(1) == 1 else data.y
         s = sp.NodeSplit(idx["train"], idx["valid"], idx["test"])
         return NodeTask(name, data, metric, split, splits=[s], ogb_name=ogb_name)
@@ -316,9 +332,7 @@ def load_task(
         )
     masks = data
     if split == "geom-gcn" and spec.family == "planetoid":  # its own raw folder and masks
-        from torch_geometric.datasets import Planetoid
-
-        masks = Planetoid(dataset.root, dataset.name, split="geom-gcn")[0]
+        masks = ds.load_dataset(name, root, split="geom-gcn")[0]
     splits = sp.splits_from_masks(masks.train_mask, masks.val_mask, masks.test_mask)
     return NodeTask(name, data, metric, split, splits=splits)
 
@@ -339,8 +353,7 @@ def _ogb_link_task(
 ) -> LinkTask:
     _check_split(name, split, ("official",))
     data = ds.graph_from_dataset(dataset)
-    with ds.ogb_safe_load():
-        raw = dataset.get_edge_split()
+    raw = ds.ogb_edge_split(dataset)  # each split file weights_only=True, named on failure
 
     def pairs(d: dict, key: str) -> Tensor:
         t = torch.as_tensor(d[key])

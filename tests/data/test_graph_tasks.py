@@ -16,10 +16,10 @@ from graphlib_pyg.data.graph_tasks import (
     PEPTIDES_CSV,
     PEPTIDES_FOLDER,
     PEPTIDES_SPLIT,
-    _ArraysOnly,
     average_precision,
     load_peptides_func,
 )
+from graphlib_pyg.data.safe_io import ArraysOnlyUnpickler, UnsafeFileError, load_pickle
 from graphlib_pyg.data.tasks import load_task
 
 DATA = Path(os.environ.get("GRAPHLIB_DATA", "../shared/data")) / PEPTIDES_FOLDER
@@ -44,10 +44,12 @@ def test_average_precision_matches_sklearn_per_target():
 
 def test_split_unpickler_admits_arrays_only():
     ok = pickle.dumps({"train": np.arange(3), "val": np.arange(2)})
-    assert _ArraysOnly(io.BytesIO(ok)).load()["train"].tolist() == [0, 1, 2]
+    assert ArraysOnlyUnpickler(io.BytesIO(ok)).load()["train"].tolist() == [0, 1, 2]
     bad = pickle.dumps({"train": Path("x")})
-    with pytest.raises(pickle.UnpicklingError, match="may only hold arrays"):
-        _ArraysOnly(io.BytesIO(bad)).load()
+    with pytest.raises(pickle.UnpicklingError, match="refused pathlib"):
+        ArraysOnlyUnpickler(io.BytesIO(bad)).load()
+    with pytest.raises(UnsafeFileError):  # the same refusal is also an UnsafeFileError
+        ArraysOnlyUnpickler(io.BytesIO(bad)).load()
 
 
 def test_missing_peptides_files_name_the_expected_paths(tmp_path):
@@ -64,8 +66,7 @@ def test_peptides_split_and_graphs():
 
     from graphlib_pyg.data.graph_tasks import _smiles_graph
 
-    with open(DATA / PEPTIDES_SPLIT, "rb") as f:
-        idx = _ArraysOnly(f).load()
+    idx = load_pickle(DATA / PEPTIDES_SPLIT)
     sizes = {k: len(v) for k, v in idx.items()}
     assert sizes == {"train": 10873, "val": 2331, "test": 2331}
     assert np.array_equal(np.sort(np.concatenate(list(idx.values()))), np.arange(15535))

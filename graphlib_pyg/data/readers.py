@@ -1,0 +1,155 @@
+"""PyG's dataset classes with every file read through :mod:`graphlib_pyg.data.safe_io`.
+
+PyG's classes are used as they are (folders, processing, processed format) except for how files
+are read:
+
+* every class here loads its processed file with ``weights_only=True`` only
+  (:meth:`_TrustedLoad.load`), never PyG's ``weights_only=False`` retry;
+* Planetoid's raw ``ind.*`` pickles go through the arrays-only unpickler instead of
+  ``pickle.load`` (:func:`read_planetoid`), and its geom-gcn split archives through
+  :func:`~graphlib_pyg.data.safe_io.open_npz`;
+* CitationFull, Amazon and Coauthor read their ``.npz`` through
+  :func:`~graphlib_pyg.data.safe_io.open_npz` (``allow_pickle=False``, errors name the file).
+
+WebKB, Actor, WikipediaNetwork (geom-gcn files) and HeterophilousGraphDataset read text files and
+``np.load`` with NumPy's default ``allow_pickle=False``; only their processed-file loading changes.
+"""
+
+from __future__ import annotations
+
+import functools
+import os.path as osp
+
+import torch
+from torch_geometric.data import Data
+
+from graphlib_pyg.data import safe_io
+
+_PLANETOID_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+
+
+def _read_ind(folder: str, prefix: str, part: str):
+    """One Planetoid ``ind.<prefix>.<part>`` file: a float tensor, or the graph's dict."""
+    from torch_geometric.io import read_txt_array
+
+    path = osp.join(folder, f"ind.{prefix.lower()}.{part}")
+    if part == "test.index":
+        return read_txt_array(path, dtype=torch.long)
+    out = safe_io.load_pickle(path)
+    if part == "graph":
+        ok = isinstance(out, dict) and all(
+            isinstance(k, int) and isinstance(v, list) and all(isinstance(j, int) for j in v)
+            for k, v in out.items()
+        )
+        if not ok:
+            raise safe_io.DatasetCorruptError(f"{path}: expected a dict of node -> neighbour list")
+        return out
+    if isinstance(out, safe_io.CSRRecord):
+        try:
+            out = out.to_array()
+        except ValueError as err:
+            raise safe_io.DatasetCorruptError(f"{path}: {err}") from None
+    if not hasattr(out, "dtype") or out.ndim != 2:
+        raise safe_io.DatasetCorruptError(f"{path}: expected a 2-D array, got {type(out).__name__}")
+    return torch.from_numpy(out).to(torch.float)
+
+
+def read_planetoid(folder: str, prefix: str) -> Data:
+    """PyG's ``read_planetoid_data`` for Cora, CiteSeer and PubMed, reading no code.
+
+    The same graph, features, labels and public masks as PyG (CiteSeer's isolated test nodes
+    padded with zero rows, duplicate edges and self-loops removed by PyG's
+    ``edge_index_from_dict``); only the files are read with the arrays-only unpickler.
+    """
+    from torch_geometric.io.planetoid import edge_index_from_dict
+    from torch_geometric.utils import index_to_mask
+
+    x, tx, allx, y, ty, ally, graph, test_index = (
+        _read_ind(folder, prefix, p) for p in _PLANETOID_PARTS
+    )
+    train_index = torch.arange(y.size(0), dtype=torch.long)
+    val_index = torch.arange(y.size(0), y.size(0) + 500, dtype=torch.long)
+    sorted_test_index = test_index.sort()[0]
+    if prefix.lower() == "citeseer":
+        # Isolated nodes in CiteSeer leave gaps in the test indices: zero rows fill them.
+        lo, span = test_index.min(), int(test_index.max() - test_index.min()) + 1
+        tx_ext = torch.zeros(span, tx.size(1), dtype=tx.dtype)
+        tx_ext[sorted_test_index - lo, :] = tx
+        ty_ext = torch.zeros(span, ty.size(1), dtype=ty.dtype)
+        ty_ext[sorted_test_index - lo, :] = ty
+        tx, ty = tx_ext, ty_ext
+    x = torch.cat([allx, tx], dim=0)  # (N, F)
+    x[test_index] = x[sorted_test_index]
+    y = torch.cat([ally, ty], dim=0).max(dim=1)[1]  # (N,)
+    y[test_index] = y[sorted_test_index]
+    data = Data(x=x, edge_index=edge_index_from_dict(graph, num_nodes=y.size(0)), y=y)
+    data.train_mask = index_to_mask(train_index, size=y.size(0))
+    data.val_mask = index_to_mask(val_index, size=y.size(0))
+    data.test_mask = index_to_mask(test_index, size=y.size(0))
+    return data
+
+
+class _TrustedLoad:
+    """Mixin for PyG ``InMemoryDataset`` classes: the processed file loads ``weights_only=True``
+    or fails naming the file (the caller then rebuilds it); it is never unpickled."""
+
+    def load(self, path: str, data_cls: type = Data) -> None:
+        out = safe_io.torch_load(path)
+        if not (isinstance(out, tuple) and len(out) in (2, 3)):
+            raise safe_io.DatasetCorruptError(
+                f"{path}: expected PyG's (data, slices[, class]) tuple, got {type(out).__name__}"
+            )
+        data, self.slices = out[0], out[1]
+        if len(out) == 3:
+            data_cls = out[2]
+        self.data = data_cls.from_dict(data) if isinstance(data, dict) else data
+
+
+def _npz_process(self) -> None:
+    """``process`` of PyG's CitationFull/Amazon/Coauthor with the archive read by ``open_npz``."""
+    from torch_geometric.io.npz import parse_npz
+
+    with safe_io.open_npz(self.raw_paths[0]) as f:
+        data = parse_npz(f, to_undirected=getattr(self, "to_undirected", True))
+    data = data if self.pre_transform is None else self.pre_transform(data)
+    self.save([data], self.processed_paths[0])
+
+
+def _planetoid_process(self) -> None:
+    """``process`` of PyG's Planetoid with :func:`read_planetoid` and ``open_npz`` splits."""
+    data = read_planetoid(self.raw_dir, self.name)
+    if self.split == "geom-gcn":
+        masks = {"train_mask": [], "val_mask": [], "test_mask": []}
+        for i in range(10):
+            name = f"{self.name.lower()}_split_0.6_0.2_{i}.npz"
+            with safe_io.open_npz(osp.join(self.raw_dir, name)) as f:
+                for key, out in masks.items():
+                    out.append(torch.from_numpy(f[key]))
+        for key, out in masks.items():
+            data[key] = torch.stack(out, dim=1)  # (N, 10)
+    data = data if self.pre_transform is None else self.pre_transform(data)
+    self.save([data], self.processed_paths[0])
+
+
+_PROCESS = {
+    "Planetoid": _planetoid_process,
+    "CitationFull": _npz_process,
+    "Amazon": _npz_process,
+    "Coauthor": _npz_process,
+}
+
+
+@functools.cache
+def trusted(name: str) -> type:
+    """PyG's dataset class ``name`` (``torch_geometric.datasets.<name>``) with trusted file reads.
+
+    The subclass keeps PyG's name in ``__name__``-based reprs' place (``Trusted<name>``), its
+    folders and its processed format; see the module docstring for what changes per class.
+    """
+    import torch_geometric.datasets as D
+
+    base = getattr(D, name)
+    body = {"__module__": __name__, "__doc__": f"PyG's {name}, files read by safe_io."}
+    if name in _PROCESS:
+        body["process"] = _PROCESS[name]
+    return type(f"Trusted{name}", (_TrustedLoad, base), body)
