@@ -422,3 +422,44 @@ def test_positional_encodings_are_concatenated():
     assert lap.data.x.size(1) == base.data.x.size(1) + 3
     with pytest.raises(ValueError, match="rwse:K"):
         load_task("csbm", num_nodes=50, pe="rw:4")
+
+
+def test_evaluation_is_deterministic_and_training_is_random():
+    """With the default ``noise=True``, GMN's node layers used to draw a fresh degree order on
+    every evaluation call. Evaluation now draws from ``eval_seed`` (and leaves the global
+    generator alone); training still draws afresh every step."""
+    from torch_geometric.nn import GCNConv
+
+    from graphlib_pyg.nn.mamba import GMN
+
+    torch.manual_seed(0)
+    edge_index, x = _random_graph(), torch.randn(30, 4)
+    model = GMN(4, 8, 3, num_samples=2).eval()
+    first = model(x, edge_index)
+    state = torch.get_rng_state()
+    torch.testing.assert_close(model(x, edge_index), first, atol=0, rtol=0)
+    assert torch.equal(torch.get_rng_state(), state)
+    other = GMN(4, 8, 3, num_samples=2, eval_seed=5)
+    other.load_state_dict(model.state_dict())
+    assert not torch.allclose(other.eval()(x, edge_index), first)  # the seed is what fixes it
+    model.train()
+    assert not torch.allclose(model(x, edge_index), model(x, edge_index))
+    layer = GraphMambaLayer(8, GCNConv(8, 8), bucket_size=4).eval()  # noise and random buckets
+    h = torch.randn(30, 8)
+    torch.testing.assert_close(layer(h, edge_index), layer(h, edge_index), atol=0, rtol=0)
+    layer.train()
+    assert not torch.allclose(layer(h, edge_index), layer(h, edge_index))
+
+
+def test_gmn_seeds_covering_every_node_in_another_order():
+    """Seeds that are a permutation of all nodes: the node layers see the graph relabelled to
+    the seeds' order (it used to be passed unrelabelled whenever there were N seeds)."""
+    from graphlib_pyg.nn.mamba import GMN
+
+    torch.manual_seed(0)
+    n = 9
+    edge_index = _distinct_degree_graph(n)
+    model = GMN(4, 8, 3, walk_length=0, noise=False).eval()
+    x, perm = torch.randn(n, 4), torch.randperm(n)
+    full = model(x, edge_index)
+    torch.testing.assert_close(model(x, edge_index, seeds=perm), full[perm], atol=1e-5, rtol=0)

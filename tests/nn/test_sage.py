@@ -61,3 +61,32 @@ def test_sage_model_is_pyg_graphsage_with_linear_first_layers():
     ref.load_state_dict(inner.state_dict())  # the same parameters under the same names
     x, adj = torch.randn(30, 40), GraphIndex(torch.randint(0, 30, (2, 150)), 30).adj_t("mean")
     torch.testing.assert_close(inner.eval()(x, adj), ref.eval()(x, adj), atol=1e-5, rtol=1e-5)
+
+
+def test_lazy_input_size_is_initialised_as_in_pyg():
+    """``in_channels=-1`` sizes the layer on its first call with PyG's random draws; the
+    linear-first path used to read the uninitialised weight."""
+    from torch_geometric.nn.models import GraphSAGE
+
+    from graphlib_pyg.nn.conv import LinearFirstGraphSAGE
+
+    x, ei = torch.randn(30, 40), torch.randint(0, 30, (2, 120))
+    for aggr in ("sum", "mean"):
+        ref, ours = SAGEConv(-1, 6, aggr=aggr), LinearFirstSAGEConv(-1, 6, aggr=aggr)
+        torch.manual_seed(0)  # the weights are drawn on the first call
+        a = ref(x, ei)
+        torch.manual_seed(0)
+        torch.testing.assert_close(ours(x, ei), a, atol=1e-5, rtol=1e-5)
+        assert ours.lin_l.weight.shape == (6, 40) and ours.lin_r.weight.shape == (6, 40)
+        for name, p in ref.state_dict().items():
+            torch.testing.assert_close(ours.state_dict()[name], p)  # the same draws
+        with pytest.raises(
+            ValueError, match="x has 41 features per node, but the layer expects 40"
+        ):
+            ours(torch.randn(30, 41), ei)
+    torch.manual_seed(1)
+    ref = GraphSAGE(-1, 8, 2, 3, aggr="sum").eval()
+    a = ref(x, ei)
+    torch.manual_seed(1)
+    ours = LinearFirstGraphSAGE(-1, 8, 2, 3, aggr="sum").eval()
+    torch.testing.assert_close(ours(x, ei), a, atol=1e-5, rtol=1e-5)

@@ -13,6 +13,8 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import is_torch_sparse_tensor, spmm
 
+from graphlib_pyg.nn.checks import check_channels, check_graph
+
 
 class DAGNNConv(MessagePassing):
     r"""Parameter-free K-step propagation with learnable per-node, per-hop retention scores.
@@ -32,6 +34,9 @@ class DAGNNConv(MessagePassing):
             (default ``True``). A sparse ``adj_t`` is used as given, so pass a normalised one
             (e.g. :meth:`graphlib_pyg.data.GraphIndex.adj_t` with ``"gcn"``).
         **kwargs: :class:`torch_geometric.nn.conv.MessagePassing` arguments.
+
+    A malformed ``edge_index`` or a feature width other than ``channels`` raises a
+    ``ValueError`` that names it (:mod:`graphlib_pyg.nn.checks`).
 
     Shapes:
         - **input:** node features (N, C), ``edge_index`` (2, E) or sparse ``adj_t`` (N, N),
@@ -63,6 +68,8 @@ class DAGNNConv(MessagePassing):
     def _hops_and_scores(
         self, x: Tensor, edge_index: Adj, edge_weight: OptTensor
     ) -> tuple[Tensor, Tensor]:
+        check_channels(x, self.channels, name=type(self).__name__)
+        check_graph(edge_index, x.size(0), name=type(self).__name__)
         if self.normalize and not is_torch_sparse_tensor(edge_index):
             edge_index, edge_weight = gcn_norm(
                 edge_index, edge_weight, x.size(0), add_self_loops=True, flow=self.flow

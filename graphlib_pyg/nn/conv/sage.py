@@ -5,7 +5,11 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import SAGEConv
+from torch_geometric.nn.dense.linear import is_uninitialized_parameter
 from torch_geometric.nn.models import GraphSAGE
+from torch_geometric.utils import is_sparse
+
+from graphlib_pyg.nn.checks import check_channels, check_graph
 
 _LINEAR_AGGRS = ("sum", "add", "mean")
 
@@ -19,7 +23,12 @@ class LinearFirstSAGEConv(SAGEConv):
     ``out_channels`` columns instead of ``in_channels``: on a 745-feature graph with 32 outputs,
     23 times fewer values per edge. The bias of ``lin_l`` is added after the aggregation, so nodes
     without neighbours get ``b`` exactly as in PyG. Other configurations (``project=True``,
-    non-linear aggregations, narrow inputs) fall back to PyG's forward.
+    non-linear aggregations, narrow inputs) fall back to PyG's forward. ``in_channels=-1`` sizes
+    the layer on its first call, as in PyG (the same random draws).
+
+    A malformed ``edge_index`` (not an integer (2, E) tensor, negative or out-of-range indices)
+    or a feature width other than ``in_channels`` raises a ``ValueError`` that names it
+    (:func:`~graphlib_pyg.nn.checks.check_graph`).
 
     Shapes:
         - **input:** x (N, in_channels) or a (source, target) pair, edge_index (2, E) or a
@@ -29,6 +38,8 @@ class LinearFirstSAGEConv(SAGEConv):
 
     def forward(self, x, edge_index, size=None) -> Tensor:
         x_src = x[0] if isinstance(x, tuple) else x
+        x_dst = x[1] if isinstance(x, tuple) else x
+        self._check(x_src, x_dst, edge_index, size)
         if (
             self.project
             or not isinstance(self.aggr, str)
@@ -36,7 +47,8 @@ class LinearFirstSAGEConv(SAGEConv):
             or x_src.size(-1) <= self.out_channels
         ):
             return super().forward(x, edge_index, size)
-        x_dst = x[1] if isinstance(x, tuple) else x
+        if is_uninitialized_parameter(self.lin_l.weight):  # in_channels=-1: size it now, as
+            self.lin_l.initialize_parameters(self.lin_l, (x_src,))  # PyG does (same draws)
         h = F.linear(x_src, self.lin_l.weight)
         if size is None and isinstance(edge_index, Tensor) and x_dst is not None:
             size = (x_src.size(0), x_dst.size(0))
@@ -48,6 +60,22 @@ class LinearFirstSAGEConv(SAGEConv):
         if self.normalize:
             out = F.normalize(out, p=2.0, dim=-1)
         return out
+
+    def _check(self, x_src: Tensor, x_dst: Tensor | None, edge_index, size) -> None:
+        name = type(self).__name__
+        in_src, in_dst = (
+            self.in_channels if isinstance(self.in_channels, tuple) else (self.in_channels,) * 2
+        )
+        if in_src <= 0 and not self.project and isinstance(self.aggr, str):
+            in_src = self.lin_l.in_channels  # a lazy layer after its first call
+        check_channels(x_src, in_src, name=name)
+        if x_dst is not None and self.root_weight:
+            in_dst = in_dst if in_dst > 0 else self.lin_r.in_channels
+            check_channels(x_dst, in_dst, name=name, what="x_dst" if x_dst is not x_src else "x")
+        if not is_sparse(edge_index):
+            if size is None:
+                size = (x_src.size(-2), None if x_dst is None else x_dst.size(-2))
+            check_graph(edge_index, tuple(size), name=name)
 
 
 class LinearFirstGraphSAGE(GraphSAGE):

@@ -59,7 +59,7 @@ class Mamba(nn.Module):
         backend: Selective-scan backend (``"auto"``, ``"ref"``, ``"parallel"``, ``"cuda"``).
 
     Shapes:
-        - **input:** x (B, L, d_model), mask (B, L) bool or None
+        - **input:** x (B, L, d_model), mask (B, L) bool or None; B or L may be 0
         - **output:** (B, L, d_model), zero at padded steps
     """
 
@@ -118,6 +118,8 @@ class Mamba(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         batch, length, _ = x.shape
         lengths = mask_lengths(mask, batch, length)
+        if length == 0:  # nothing to scan (a graph without nodes): an empty (B, 0, d_model)
+            return self.out_proj(self.in_proj(x)[..., : self.d_inner])
         xz = self.in_proj(x).transpose(1, 2)  # (B, 2E, L)
         u, z = xz.chunk(2, dim=1)  # (B, E, L) each
         u = F.silu(self.conv1d(u)[..., :length])  # causal: output t sees inputs <= t

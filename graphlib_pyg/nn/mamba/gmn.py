@@ -34,6 +34,7 @@ from torch_geometric.nn import GINConv
 
 from graphlib_pyg.data.graph import GraphIndex
 from graphlib_pyg.data.sampling import random_walk
+from graphlib_pyg.nn.checks import check_channels, check_graph, tensor_key
 from graphlib_pyg.nn.conv.resolver import ConvChoice, make_conv
 from graphlib_pyg.nn.mamba.block import BiMamba
 from graphlib_pyg.nn.mamba.graph_mamba import GraphMambaLayer
@@ -115,7 +116,12 @@ class GMN(nn.Module):
         d_state: SSM state size. (default: 16)
         expand: Mamba inner expansion. (default: 1)
         noise: Random tie-breaking in the degree order (see :class:`GraphMambaLayer`).
-        eval_seed: Random seed of the tokens in evaluation. (default: 0)
+        eval_seed: Random seed of the tokens and node orders in evaluation, so that evaluation is
+            deterministic; training draws afresh every step. (default: 0)
+
+    A malformed ``edge_index`` or a feature width other than ``in_channels`` raises a
+    ``ValueError`` that names it; a graph without nodes (or no seeds) gives a (0, out_channels)
+    output.
 
     Shapes:
         - **input:** x (N, in_channels), edge_index (2, E), seeds (S,) or None (all nodes),
@@ -172,8 +178,9 @@ class GMN(nn.Module):
                 BiMamba(hidden_channels, **mamba),
                 dropout=dropout,
                 noise=noise,
+                eval_seed=eval_seed + 1 + i,
             )
-            for _ in range(node_layers if global_mixer else 0)
+            for i in range(node_layers if global_mixer else 0)
         )
         self.head = nn.Linear(hidden_channels, out_channels)
         self._index_key: tuple | None = None
@@ -185,8 +192,9 @@ class GMN(nn.Module):
                 mod.reset_parameters()
 
     def _graph_index(self, edge_index: Tensor, num_nodes: int) -> GraphIndex:
-        key = (edge_index.data_ptr(), tuple(edge_index.shape), edge_index._version, num_nodes)
-        if key != self._index_key:  # walks are sampled on the CPU, whatever x's device
+        tkey = tensor_key(edge_index)  # None for an inference tensor: not cached
+        key = None if tkey is None else (*tkey, edge_index.data_ptr(), num_nodes)
+        if key is None or key != self._index_key:  # walks are sampled on the CPU
             self._index, self._index_key = GraphIndex(edge_index.cpu(), num_nodes), key
         return self._index
 
@@ -204,7 +212,7 @@ class GMN(nn.Module):
         count = torch.bincount(token, minlength=num_tokens).clamp_(min=1).to(h)
         token = token.to(x.device)
         pooled = h.new_zeros(num_tokens, h.size(1)).index_add_(0, token, h) / count[:, None]
-        return pooled.view(seeds.numel(), self.tokenizer.sequence_length, -1)
+        return pooled.view(seeds.numel(), self.tokenizer.sequence_length, h.size(1))
 
     def forward(
         self,
@@ -213,14 +221,22 @@ class GMN(nn.Module):
         seeds: Tensor | None = None,
         batch: Tensor | None = None,
     ) -> Tensor:
+        check_channels(x, self.encoder.in_features, name="GMN")
+        check_graph(edge_index, x.size(0), name="GMN")
         index = self._graph_index(edge_index, x.size(0))
-        seeds = torch.arange(x.size(0)) if seeds is None else seeds
+        all_nodes = seeds is None
+        seeds = torch.arange(x.size(0)) if seeds is None else seeds.reshape(-1)
+        if seeds.numel() and (int(seeds.min()) < 0 or int(seeds.max()) >= x.size(0)):
+            raise ValueError(
+                f"GMN: seeds must lie in [0, {x.size(0)}), got min {int(seeds.min())} "
+                f"max {int(seeds.max())}"
+            )
         h = self.tokens(x, index, seeds)  # (S, T, C)
         for block, norm in zip(self.blocks, self.norms, strict=True):
             h = norm(h + F.dropout(block(h), self.dropout, self.training))
         h = h[:, -1]  # the node's own position
         if len(self.node_layers):
-            if seeds.numel() == x.size(0):
+            if all_nodes:
                 sub = edge_index
             else:  # edges among the seeds, relabelled
                 local = torch.full((x.size(0),), -1, dtype=torch.long, device=edge_index.device)

@@ -21,6 +21,7 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.resolver import activation_resolver, normalization_resolver
 from torch_geometric.utils import degree, to_dense_batch
 
+from graphlib_pyg.nn.checks import check_channels, check_graph
 from graphlib_pyg.nn.conv.resolver import ConvChoice, make_conv
 from graphlib_pyg.nn.mamba.block import Mamba
 from graphlib_pyg.nn.stack import LayerStack
@@ -32,22 +33,27 @@ def degree_order(
     batch: Tensor | None = None,
     noise: bool = True,
     bucket_size: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Node order for the sequence mixer: by graph, then (bucket), then degree (+ noise).
 
     Returns ``perm`` (nodes in sequence order) and ``seq`` (the sequence id of each position,
-    ascending, for ``to_dense_batch``).
+    ascending, for ``to_dense_batch``). The noise and buckets are drawn from ``generator``
+    (default: the global one).
     """
     deg = degree(edge_index[1], num_nodes, dtype=torch.float64)  # (N,) in-degree
     batch = batch if batch is not None else deg.new_zeros(num_nodes, dtype=torch.long)
-    key = deg + torch.rand_like(deg) if noise else deg.clone()
+    if num_nodes == 0:
+        return batch.new_zeros(0), batch.new_zeros(0)
+    rand = {"dtype": torch.float64, "device": deg.device, "generator": generator}
+    key = deg + torch.rand(num_nodes, **rand) if noise else deg.clone()
     group = batch.clone()
     if bucket_size is not None and bucket_size > 0:
-        sizes = torch.bincount(batch, minlength=int(batch.max()) + 1 if num_nodes else 0)
+        sizes = torch.bincount(batch, minlength=int(batch.max()) + 1)
         buckets = (sizes + bucket_size - 1) // bucket_size  # (G,) buckets per graph
         offset = torch.cumsum(buckets, 0) - buckets
         # a random rank of each node inside its graph, cut into ``buckets[g]`` even pieces
-        rnd = torch.rand(num_nodes, dtype=torch.float64, device=deg.device) + batch.to(deg)
+        rnd = torch.rand(num_nodes, **rand) + batch.to(deg)
         order = torch.argsort(rnd)
         rank = torch.empty_like(order)
         first = (torch.cumsum(sizes, 0) - sizes)[batch[order]]  # each graph's first position
@@ -55,7 +61,7 @@ def degree_order(
         piece = rank * buckets[batch] // sizes[batch].clamp(min=1)
         group = offset[batch] + piece
     # sort by (group, key): key lies in [0, max_deg + 1)
-    span = float(key.max()) + 2.0 if num_nodes else 1.0
+    span = float(key.max()) + 2.0
     perm = torch.argsort(group.to(torch.float64) * span + key, stable=True)
     return perm, group[perm]
 
@@ -81,6 +87,12 @@ class GraphMambaLayer(nn.Module):
         noise: Break degree ties with random noise. (default: True)
         eval_orderings: Random orders averaged in evaluation (when ``noise``). (default: 5)
         bucket_size: Random buckets of about this many nodes per sequence. (default: None)
+        eval_seed: Seed of the orders and buckets drawn in evaluation, so that evaluation is
+            deterministic (training draws from the global generator). (default: 0)
+
+    A malformed ``edge_index`` or a feature width other than ``channels`` raises a
+    ``ValueError`` that names it (:mod:`graphlib_pyg.nn.checks`); a graph with no nodes gives
+    an empty (0, channels) output.
 
     Shapes:
         - **input:** x (N, channels), edge_index (2, E), batch (N,) or None
@@ -98,10 +110,12 @@ class GraphMambaLayer(nn.Module):
         noise: bool = True,
         eval_orderings: int = 5,
         bucket_size: int | None = None,
+        eval_seed: int = 0,
     ) -> None:
         super().__init__()
         self.channels, self.dropout = channels, dropout
         self.noise, self.eval_orderings, self.bucket_size = noise, eval_orderings, bucket_size
+        self.eval_seed = eval_seed
         self.conv = local_conv
         self.mixer = mixer if mixer is not None else Mamba(channels)
         self.mlp = nn.Sequential(
@@ -129,9 +143,16 @@ class GraphMambaLayer(nn.Module):
     def mix(self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None) -> Tensor:
         """The global branch before dropout/residual: the mixer over ordered nodes."""
         rounds = self.eval_orderings if (self.noise and not self.training) else 1
+        gen = None
+        if not self.training:  # the same orders (and buckets) on every evaluation call
+            gen = torch.Generator(device=x.device).manual_seed(self.eval_seed)
         out = x.new_zeros(x.shape)
+        if x.size(0) == 0:
+            return out
         for _ in range(max(rounds, 1)):
-            perm, seq = degree_order(edge_index, x.size(0), batch, self.noise, self.bucket_size)
+            perm, seq = degree_order(
+                edge_index, x.size(0), batch, self.noise, self.bucket_size, gen
+            )
             dense, mask = to_dense_batch(x[perm], seq)  # (S, L, C), (S, L)
             h = self.mixer(dense, mask)[mask]  # (N, C) in sequence order
             out = out.index_add(0, perm, h)
@@ -140,6 +161,13 @@ class GraphMambaLayer(nn.Module):
     def forward(
         self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None, **kwargs
     ) -> Tensor:
+        name = type(self).__name__
+        check_channels(x, self.channels, name=name)
+        check_graph(edge_index, x.size(0), name=name)
+        if batch is not None and tuple(batch.shape) != (x.size(0),):
+            raise ValueError(
+                f"{name}: batch must be (num_nodes={x.size(0)},), got {tuple(batch.shape)}"
+            )
         hs = []
         if self.conv is not None:
             h = F.dropout(self.conv(x, edge_index, **kwargs), self.dropout, self.training)

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from graphlib_pyg.data.graph import GraphIndex
 from graphlib_pyg.data.sampling import _ragged, random_walk
+from graphlib_pyg.nn.checks import check_channels, tensor_key
 
 
 def sample_neighborhood(
@@ -172,10 +173,13 @@ class VQCodebook(nn.Module):
     def update(self, z: Tensor) -> None:
         """One EMA k-means step on the batch ``z`` (B, dim)."""
         z = z.detach()
+        distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        if z.size(0) == 0 and not distributed:  # an empty batch moves nothing (not even counts)
+            return
         a = self.assign(z)
         count = torch.bincount(a, minlength=self.num_centroids).to(z.dtype)
         total = torch.zeros_like(self.sums).index_add_(0, a, z)
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        if distributed:
             dist.all_reduce(count)  # data-parallel: one EMA step on the global batch, so the
             dist.all_reduce(total)  # replicas' codebooks stay identical
         self.counts.mul_(self.decay).add_(count, alpha=1 - self.decay)
@@ -293,6 +297,13 @@ class LargeGT(nn.Module):
     def prepare(self, x: Tensor, adj: Tensor, index: GraphIndex | None = None) -> None:
         """Precompute the hop features ``[x, Âx, Â²x]`` (or, without ``hop_cache``, keep ``x`` and
         ``adj`` to compute them per batch) and the CSR index of one graph."""
+        check_channels(x, self.token.in_features, name="LargeGT")
+        n = x.size(0)
+        if adj.size(0) != n or adj.size(1) != n:
+            raise ValueError(
+                f"LargeGT: adj must be the ({n}, {n}) adjacency of x's {n} nodes, "
+                f"got {tuple(adj.size())}"
+            )
         if index is None:
             crow, col = adj.crow_indices(), adj.col_indices()
             rows = torch.repeat_interleave(torch.arange(crow.numel() - 1), crow.diff())
@@ -321,7 +332,7 @@ class LargeGT(nn.Module):
                 rows = hop_rows(*feats, flat)  # (B K, 3, F)
         rows = rows.to(self.hop_emb.device, torch.float32)
         tokens = self.token(rows)  # (B K, 3, d)
-        tokens = (tokens + self.hop_emb).view(b, k * (self.HOPS + 1), -1)  # (B, 3K, d)
+        tokens = (tokens + self.hop_emb).view(b, k * (self.HOPS + 1), tokens.size(-1))  # (B, 3K, d)
         h = self.encoder(tokens)  # (B, 3K, d)
         weights = torch.softmax(self.readout(h).squeeze(-1), dim=1)  # (B, 3K)
         local = (weights.unsqueeze(-1) * h).sum(1)  # (B, d)
@@ -335,8 +346,9 @@ class LargeGT(nn.Module):
 
     def forward(self, x: Tensor, adj: Tensor) -> Tensor:
         """Outputs for every node, computed in chunks of ``seed_batch`` seeds."""
-        key = (x.data_ptr(), tuple(x.shape), x._version, id(adj))
-        if getattr(self, "_key", None) != key:
+        tkey = tensor_key(x)  # None for an inference tensor: prepared on every call
+        key = None if tkey is None else (*tkey, x.data_ptr(), tuple(x.shape), id(adj))
+        if key is None or getattr(self, "_key", None) != key:
             self.prepare(x, adj)
             self._key = key
         seeds = torch.arange(x.size(0))
