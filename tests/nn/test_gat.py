@@ -145,3 +145,76 @@ def test_build_model_uses_the_csr_layers():
     assert all(type(c) is CSRGATConv for c in r.blocks)
     out = m(torch.randn(40, 12), _graph())
     assert out.shape == (40, 3) and torch.isfinite(out).all()
+
+
+def test_edge_index_made_in_inference_mode_and_eval_in_inference_mode():
+    """An inference tensor keeps no version counter (the pattern cache used to read it), and a
+    pattern built under inference mode must not be reused by a training step."""
+    ref, ours = _pair()
+    x = torch.randn(40, 12)
+    with torch.inference_mode():
+        ei = _graph()
+    _assert_same(ref, ours, x, ei)
+    with torch.inference_mode():
+        torch.testing.assert_close(ours(x, ei), ref(x, ei), atol=1e-5, rtol=1e-5)
+    normal = _graph(seed=1)
+    with torch.inference_mode():  # evaluate first, then train on the same graph tensor
+        torch.testing.assert_close(ours(x, normal), ref(x, normal), atol=1e-5, rtol=1e-5)
+    _assert_same(ref, ours, x, normal)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_on_cpu_falls_back_to_pyg(dtype):
+    """CPU has no float16/bfloat16 CSR kernels: PyG's path gives PyG's outputs and gradients."""
+    ref, ours = _pair()
+    ref, ours = ref.to(dtype), ours.to(dtype)
+    x, ei = torch.randn(40, 12, dtype=dtype), _graph()
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    a, b = ref(x1, ei), ours(x2, ei)
+    assert b.dtype == dtype
+    torch.testing.assert_close(b, a)
+    g = torch.randn_like(a)
+    for u, v in zip(
+        torch.autograd.grad(a, [x1, *ref.parameters()], g),
+        torch.autograd.grad(b, [x2, *ours.parameters()], g),
+        strict=True,
+    ):
+        torch.testing.assert_close(v, u)
+    from graphlib_pyg.nn.conv.gat import sparse_supports
+
+    assert not sparse_supports(dtype, torch.device("cpu"))  # only where the kernels lack it
+    assert sparse_supports(torch.float32, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("add_self_loops", [True, False])
+def test_double_backward_with_duplicate_edges_equals_pyg(add_self_loops):
+    """``_graph`` repeats 30 edges and a self-loop: gradients of gradients as in PyG."""
+    ref, ours = _pair(add_self_loops=add_self_loops)
+    x, ei = torch.randn(40, 12), _graph()
+
+    def second_order(conv):
+        xx = x.clone().requires_grad_()
+        params = [xx, *conv.parameters()]
+        (gx,) = torch.autograd.grad(conv(xx, ei).pow(2).sum(), xx, create_graph=True)
+        return torch.autograd.grad(gx.pow(2).sum(), params)
+
+    for u, v in zip(second_order(ref), second_order(ours), strict=True):
+        torch.testing.assert_close(v, u, atol=1e-4, rtol=1e-4)
+
+
+def test_sparse_aggregation_equals_its_reference():
+    """The fast path (CSR products) against the gather-scatter reference: outputs and grads."""
+    from graphlib_pyg.nn.conv.gat import _AttentionSpMM, attention_spmm_reference
+
+    p = HeadCSR(_graph(), 40, heads=3)
+    values = torch.rand(p.row.numel(), requires_grad=True)
+    x = torch.randn(40 * 3, 5, requires_grad=True)
+    fast, ref = _AttentionSpMM.apply(values, x, p), attention_spmm_reference(values, x, p)
+    torch.testing.assert_close(fast, ref, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(ref)
+    for u, v in zip(
+        torch.autograd.grad(ref, [values, x], g),
+        torch.autograd.grad(fast, [values, x], g),
+        strict=True,
+    ):
+        torch.testing.assert_close(v, u, atol=1e-5, rtol=1e-5)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-import weakref
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +10,8 @@ from torch import Tensor
 from torch_geometric.nn import GATConv
 from torch_geometric.nn.models import GAT
 from torch_geometric.utils import softmax
+
+from graphlib_pyg.nn.checks import check_channels, check_graph, remember, tensor_key
 
 
 class HeadCSR:
@@ -83,27 +84,65 @@ def head_csr(
     """The :class:`HeadCSR` of ``edge_index``, built once per tensor and shared by every layer.
 
     Patterns are cached while ``edge_index`` is alive and unmodified, keyed by the tensor itself
-    (not its values): a model's layers with the same heads share one pattern, and a full-batch
-    trainer that passes the same ``edge_index`` every epoch builds it once. The entry is dropped
-    when the tensor is freed.
+    (not its values; :func:`~graphlib_pyg.nn.checks.tensor_key`): a model's layers with the same
+    heads share one pattern, and a full-batch trainer that passes the same ``edge_index`` every
+    epoch builds it once. The entry is dropped when the tensor is freed. An inference tensor
+    (made under ``torch.inference_mode()``) has no version counter, so its pattern is built
+    afresh on every call.
     """
-    key = (id(edge_index), edge_index._version, int(num_nodes), int(heads), bool(add_self_loops))
+    check_graph(edge_index, num_nodes, name="GAT edge_index")
+    tkey = tensor_key(edge_index)
+    if tkey is None:
+        return HeadCSR(edge_index, num_nodes, heads, add_self_loops)
+    key = (*tkey, int(num_nodes), int(heads), bool(add_self_loops))
     pattern = _PATTERNS.get(key)
     if pattern is None:
-        from graphlib_pyg.data.graph import validate_graph
-
-        validate_graph(edge_index, num_nodes, name="GAT edge_index")
         pattern = HeadCSR(edge_index, num_nodes, heads, add_self_loops)
-        _PATTERNS[key] = pattern
-        weakref.finalize(edge_index, _PATTERNS.pop, key, None)
+        remember(_PATTERNS, key, pattern, edge_index)
     return pattern
+
+
+_SPARSE_DTYPES: dict[tuple, bool] = {}
+
+
+def sparse_supports(dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether the CSR kernels :class:`_AttentionSpMM` needs (``sparse.mm``, ``sampled_addmm``)
+    exist for ``dtype`` on ``device`` (e.g. not for float16/bfloat16 on CPU); tried once."""
+    key = (dtype, device.type)
+    if key not in _SPARSE_DTYPES:
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                ptr = torch.tensor([0, 1], device=device)
+                one = torch.ones(1, dtype=dtype, device=device)
+                a = torch.sparse_csr_tensor(ptr, ptr[:1], one, (1, 1))
+                torch.sparse.mm(a, one.view(1, 1))
+                torch.sparse.sampled_addmm(a, one.view(1, 1), one.view(1, 1), beta=0.0)
+            _SPARSE_DTYPES[key] = True
+        except (RuntimeError, NotImplementedError):
+            _SPARSE_DTYPES[key] = False
+    return _SPARSE_DTYPES[key]
+
+
+def attention_spmm_reference(values: Tensor, x: Tensor, pattern: HeadCSR) -> Tensor:
+    """``A(values) @ x`` as a gather and a scatter over the entries: the readable definition,
+    differentiable any number of times (it builds the (entries, C) tensor the fast path avoids).
+
+    Shapes:
+        - **values:** (nnz * H,); **x:** (N * H, C); **output:** (N * H, C)
+    """
+    msg = values.unsqueeze(-1) * x.index_select(0, pattern.col)  # (nnz * H, C)
+    return x.new_zeros(pattern.num_rows, x.size(1)).index_add(0, pattern.row, msg)
 
 
 class _AttentionSpMM(torch.autograd.Function):
     """``out = A(values) @ x`` for a :class:`HeadCSR` ``A``; gradients for values and x.
 
     The value gradient is the sampled product ``(grad @ x^T)`` at A's pattern
-    (``torch.sparse.sampled_addmm``), so no (entries, C) tensor is ever built.
+    (``torch.sparse.sampled_addmm``), so no (entries, C) tensor is ever built. When the backward
+    pass is itself recorded (``create_graph=True``, for a double backward), the gradients come
+    from :func:`attention_spmm_reference` instead: autograd cannot differentiate the sparse
+    products through a pattern with repeated entries (duplicate edges).
     """
 
     @staticmethod
@@ -118,6 +157,14 @@ class _AttentionSpMM(torch.autograd.Function):
         pattern: HeadCSR = ctx.pattern
         grad = grad.contiguous()
         grad_values = grad_x = None
+        if torch.is_grad_enabled():  # create_graph: the reference's gradients, differentiable
+            g_rows = grad.index_select(0, pattern.row)  # (nnz * H, C)
+            if ctx.needs_input_grad[0]:
+                grad_values = (g_rows * x.index_select(0, pattern.col)).sum(-1)
+            if ctx.needs_input_grad[1]:
+                msg = values.unsqueeze(-1) * g_rows  # (nnz * H, C)
+                grad_x = torch.zeros_like(x).index_add(0, pattern.col, msg)
+            return grad_values, grad_x, None
         if ctx.needs_input_grad[0]:
             # beta=0: only A's pattern is read, (grad @ x^T) is sampled there
             at = pattern.matrix(values)
@@ -140,7 +187,13 @@ class CSRGATConv(GATConv):
     (:func:`head_csr`).
 
     Calls this path does not cover fall back to PyG's forward: bipartite ``(x_src, x_dst)``
-    inputs, ``size``, edge features, sparse adjacency inputs and ``return_attention_weights``.
+    inputs, ``size``, edge features, sparse adjacency inputs, ``return_attention_weights``, and
+    dtypes the sparse kernels lack on the device (float16 and bfloat16 on CPU,
+    :func:`sparse_supports`). A double backward goes through the gradients of
+    :func:`attention_spmm_reference` (the sparse products cannot be differentiated twice where
+    the graph has duplicate edges).
+    A malformed ``edge_index`` or a feature width other than ``in_channels`` raises a
+    ``ValueError`` that names it.
 
     Shapes:
         - **input:** x (N, in_channels), edge_index (2, E)
@@ -171,9 +224,14 @@ class CSRGATConv(GATConv):
             return super().forward(x, edge_index, edge_attr, size, return_attention_weights)
         if x.dim() != 2:
             raise ValueError(f"{type(self).__name__}: x must be (N, F), got {tuple(x.shape)}")
+        check_channels(x, self.lin.in_channels, name=type(self).__name__)
         H, C, n = self.heads, self.out_channels, x.size(0)
+        check_graph(edge_index, n, name="GAT edge_index")
+        h = self.lin(x)  # (N, H * C), in the dtype autocast chooses
+        if not sparse_supports(h.dtype, h.device):  # e.g. bfloat16 on CPU: PyG's scatter path
+            return super().forward(x, edge_index, edge_attr, size, return_attention_weights)
         pattern = self.pattern(edge_index, n)
-        h = self.lin(x).view(n, H, C)
+        h = h.view(n, H, C)
         a_src = (h * self.att_src).sum(-1).reshape(-1)  # (N * H,), index s * H + h
         a_dst = (h * self.att_dst).sum(-1).reshape(-1)
         logits = F.leaky_relu(a_src[pattern.col] + a_dst[pattern.row], self.negative_slope)
