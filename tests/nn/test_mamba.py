@@ -449,6 +449,9 @@ def test_evaluation_is_deterministic_and_training_is_random():
     torch.testing.assert_close(layer(h, edge_index), layer(h, edge_index), atol=0, rtol=0)
     layer.train()
     assert not torch.allclose(layer(h, edge_index), layer(h, edge_index))
+    stack = GraphMamba(4, 8, 3, num_layers=2).eval()
+    assert [m.eval_seed for m in stack.modules() if isinstance(m, GraphMambaLayer)] == [0, 1]
+    torch.testing.assert_close(stack(x, edge_index), stack(x, edge_index), atol=0, rtol=0)
 
 
 def test_gmn_seeds_covering_every_node_in_another_order():

@@ -193,7 +193,7 @@ class GraphMamba(LayerStack):
         local_conv: a :mod:`~graphlib_pyg.nn.conv.resolver` name (``"gcn"``, ``"gin"``,
             ``"sage"``, ...), a factory ``make_conv(in, out)``, or ``None`` (mixer only).
         **layer_kwargs: Arguments of :class:`GraphMambaLayer` (noise, eval_orderings, ...) and
-            ``d_state`` of the Mamba mixer.
+            ``d_state`` of the Mamba mixer; layer ``i`` evaluates with ``eval_seed + i``.
 
     Shapes:
         - **input:** x (N, in_channels), edge_index (2, E), batch (N,) or None
@@ -211,15 +211,17 @@ class GraphMamba(LayerStack):
         d_state: int = 16,
         **layer_kwargs,
     ) -> None:
+        eval_seed = layer_kwargs.pop("eval_seed", 0)
         layers = [
             GraphMambaLayer(
                 hidden_channels,
                 make_conv(local_conv, hidden_channels),
                 Mamba(hidden_channels, d_state=d_state),
                 dropout=dropout,
+                eval_seed=eval_seed + i,
                 **layer_kwargs,
             )
-            for _ in range(num_layers)
+            for i in range(num_layers)
         ]
         super().__init__(in_channels, hidden_channels, out_channels, layers)
 
