@@ -1,7 +1,13 @@
 """The ``graphlib`` command: ``bench``, ``report`` and ``datasets``.
 
 Names given on the command line (models, datasets, trainers, augmentations) are resolved once,
-here at the edge; an unknown name exits with a message listing the valid ones.
+here at the edge; an unknown name exits with a message listing the valid ones. Options
+(``key=value``, ``--runs``, ``--epochs``, a YAML grid) are checked for type and range before
+anything trains (:mod:`graphlib_pyg.bench.options`).
+
+Every error is one line on stderr: exit 2 for a bad command line, config or option, exit 1 for a
+failure while running (a results file that cannot be written, a corrupt dataset, a diverging
+loss), exit 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -15,6 +21,21 @@ from pathlib import Path
 import yaml
 
 DEFAULT_GRID = [("mlp", "csbm"), ("gcn", "csbm"), ("gcn", "cora")]
+#: Keys of a YAML grid (``--config``) with their defaults' types.
+GRID_SCHEMA = {
+    "models": [],
+    "datasets": [],
+    "runs": 10,
+    "epochs": 100,
+    "trainer": "backprop",
+    "augment": "none",
+    "options": {},
+    "data": {},
+}
+
+
+class UsageError(ValueError):
+    """A bad command line or config file: printed as one line, exit status 2."""
 
 
 #: Exponent floats without a dot ("5e-4"), which YAML 1.1 (PyYAML) reads as strings.
@@ -32,14 +53,26 @@ def _numbers(value):
     return value
 
 
+def _yaml(text: str, what: str, located: bool = True):
+    """``yaml.safe_load(text)`` with exponent floats; a syntax error names ``what`` and the
+    line and column."""
+    try:
+        return _numbers(yaml.safe_load(text))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f", line {mark.line + 1}, column {mark.column + 1}" if mark and located else ""
+        problem = getattr(err, "problem", None) or err
+        raise UsageError(f"cannot parse {what}{at}: {problem}") from None
+
+
 def _parse_options(pairs: list[str]) -> tuple[dict, dict]:
     """``key=value`` strings -> (trainer/model options, ``data.``-prefixed load_task options)."""
     opts, data = {}, {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"graphlib: expected key=value, got {pair!r}")
-        parsed = _numbers(yaml.safe_load(value)) if value else None
+            raise UsageError(f"expected key=value, got {pair!r}")
+        parsed = _yaml(value, f"the value of {key} ({value!r})", located=False) if value else None
         if key.startswith("data."):
             data[key[5:]] = parsed
         else:
@@ -48,21 +81,63 @@ def _parse_options(pairs: list[str]) -> tuple[dict, dict]:
 
 
 def _grid_from_yaml(path: str) -> dict:
+    """The checked grid of a YAML config (:data:`GRID_SCHEMA`); ``models``/``datasets`` may be
+    one name or a comma-separated string."""
+    from graphlib_pyg.bench.options import check_options
+
     p = Path(path)
     if not p.is_file():
-        raise SystemExit(f"graphlib: config file not found: {p}")
-    spec = _numbers(yaml.safe_load(p.read_text()) or {})
-    allowed = {"models", "datasets", "runs", "epochs", "trainer", "augment", "options", "data"}
-    unknown = set(spec) - allowed
-    if unknown:
-        raise SystemExit(
-            f"graphlib: unknown keys {sorted(unknown)} in {p}; valid: {', '.join(sorted(allowed))}"
-        )
+        raise UsageError(f"config file not found: {p}")
+    try:
+        spec = _yaml(p.read_text(encoding="utf-8"), f"config {p}")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"config {p} is not UTF-8 text ({err.reason})") from err
+    spec = {} if spec is None else spec
+    if not isinstance(spec, dict):
+        raise UsageError(f"config {p} must map keys to values (models: [...], ...), not a "
+                         f"{type(spec).__name__}")  # fmt: skip
+    for key in ("models", "datasets"):
+        if isinstance(spec.get(key), str):  # one name, or comma-separated names
+            spec[key] = [spec[key]]
+    try:
+        spec = check_options(spec, GRID_SCHEMA, f"config {p}")
+    except (TypeError, ValueError) as err:
+        raise UsageError(str(err)) from err
+    for key in ("models", "datasets"):
+        if key in spec:
+            if not all(isinstance(v, str) for v in spec[key]):
+                raise UsageError(f"config {p}: {key} must be names, got {spec[key]!r}")
+            spec[key] = _split_names(spec[key], f"{key} in {p}")
     return spec
 
 
-def _split_names(values: list[str] | None) -> list[str]:
-    return [v for item in values or [] for v in item.split(",") if v]
+def _split_names(values: list[str] | None, what: str) -> list[str] | None:
+    """Comma-separated names; ``None`` if none were given, an error if given but all empty."""
+    if values is None:
+        return None
+    names = [v.strip() for item in values for v in item.split(",") if v.strip()]
+    if not names:
+        raise UsageError(f"{what} {', '.join(map(repr, values))} names nothing")
+    return names
+
+
+def _check_counts(runs, epochs, start) -> None:
+    """``--runs``/``--epochs``/``--start`` (or their YAML values) in range."""
+    from graphlib_pyg.bench.options import range_of
+
+    for key, value in (("runs", runs), ("epochs", epochs), ("start", start)):
+        if value is not None and not range_of(key).contains(value):
+            raise UsageError(f"--{key} must be {range_of(key)}, got {value!r}")
+
+
+def _error(err: BaseException) -> str:
+    """One line for an error: a KeyError's message without quotes, an OSError's with its
+    file."""
+    if isinstance(err, KeyError) and err.args:
+        return str(err.args[0])
+    if isinstance(err, OSError) and err.strerror:
+        return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
+    return str(err)
 
 
 def _bench_rank(argv: list[str]) -> int:
@@ -83,16 +158,24 @@ def _without_nproc(argv: list[str]) -> list[str]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from graphlib_pyg.bench.harness import run_benchmark
+    from graphlib_pyg.bench.harness import DATA_KEYS, run_benchmark
+    from graphlib_pyg.bench.options import check_run_options
     from graphlib_pyg.bench.report import summarize, to_markdown
-    from graphlib_pyg.data.datasets import missing_files, registry
+    from graphlib_pyg.bench.results import StoreError, check_store
+    from graphlib_pyg.data.datasets import (
+        DatasetCorruptError,
+        missing_files,
+        registry,
+        unknown_dataset,
+    )
+    from graphlib_pyg.data.tasks import available_tasks
     from graphlib_pyg.distributed import current, init_from_env, is_main, launch
 
     if args.nproc is not None and args.nproc < 1:
-        raise SystemExit(f"graphlib bench: --nproc must be >= 1, got {args.nproc}")
+        raise UsageError(f"--nproc must be >= 1, got {args.nproc}")
     if args.nproc and args.nproc > 1 and current() is None:
         if "WORLD_SIZE" in os.environ:
-            raise SystemExit("graphlib bench: --nproc inside torchrun; use one or the other")
+            raise UsageError("--nproc inside torchrun; use one or the other")
         try:
             launch(_bench_rank, args.nproc, (["bench", *_without_nproc(args.argv)],))
         except RuntimeError as err:
@@ -102,9 +185,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     init_from_env()  # under torchrun: join the process group (no-op in one process)
     opts, data = _parse_options(args.options)
     spec = _grid_from_yaml(args.config) if args.config else {}
-    models = _split_names(args.model) or spec.get("models")
-    datasets = _split_names(args.dataset) or spec.get("datasets")
-    runs, epochs = args.runs or spec.get("runs"), args.epochs or spec.get("epochs")
+    models = _split_names(args.model, "--model") or spec.get("models")
+    datasets = _split_names(args.dataset, "--dataset") or spec.get("datasets")
+    runs = args.runs if args.runs is not None else spec.get("runs")
+    epochs = args.epochs if args.epochs is not None else spec.get("epochs")
+    _check_counts(runs, epochs, args.start)
     trainer = args.trainer or spec.get("trainer", "backprop")
     augment = args.augment or spec.get("augment", "none")
     opts = {**spec.get("options", {}), **opts}
@@ -117,21 +202,31 @@ def cmd_bench(args: argparse.Namespace) -> int:
             for m, d in DEFAULT_GRID
             if d not in registry() or not missing_files(registry()[d], args.root)
         ]
-        runs, epochs = runs or 3, epochs or 100
+        runs, epochs = 3 if runs is None else runs, 100 if epochs is None else epochs
         print(
             f"graphlib bench: default benchmark ({', '.join(f'{m}/{d}' for m, d in grid)}, "
             f"{runs} runs, {epochs} epochs)",
             file=sys.stderr,
         )
-    rows = []
-    for model, dataset in grid:
-        try:
+    rows, where = [], ""
+    try:  # first what every cell of the grid needs, so a bad one fails before any trains
+        for model, dataset in grid:
+            where = f"{model}/{dataset}: "
+            if dataset not in available_tasks():
+                raise unknown_dataset(dataset)
+            check_run_options({k: v for k, v in opts.items() if k not in DATA_KEYS}, model,
+                              trainer, augment)  # fmt: skip
+        where = ""
+        if args.out:
+            check_store(args.out)
+        for model, dataset in grid:
+            where = f"{model}/{dataset}: "
             rows += run_benchmark(
                 model,
                 dataset,
                 trainer=trainer,
                 augment=augment,
-                runs=runs or 10,
+                runs=10 if runs is None else runs,
                 start=args.start,
                 epochs=epochs,
                 out=args.out,
@@ -140,10 +235,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 root=args.root,
                 progress=not args.no_progress,
             )
-        except (KeyError, TypeError, ValueError, FileNotFoundError) as err:
-            msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-            print(f"graphlib bench: {model}/{dataset}: {msg}", file=sys.stderr)
-            return 2
+    except StoreError as err:  # the results file cannot be written
+        print(f"graphlib bench: {where}{_error(err)}", file=sys.stderr)
+        return 1
+    except (KeyError, TypeError, ValueError, FileNotFoundError) as err:
+        print(f"graphlib bench: {where}{_error(err)}", file=sys.stderr)
+        return 2
+    except (OSError, DatasetCorruptError, FloatingPointError) as err:
+        print(f"graphlib bench: {where}{type(err).__name__}: {_error(err)}", file=sys.stderr)
+        return 1
     if not is_main():
         return 0
     print(to_markdown(summarize(rows)))
@@ -161,6 +261,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"graphlib report: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. an --out-dir that cannot be written
+        print(f"graphlib report: {_error(err)}", file=sys.stderr)
+        return 1
     print(Path(paths["markdown"]).read_text())
     for kind, path in sorted(paths.items()):
         print(f"{kind}: {path}", file=sys.stderr)
@@ -239,10 +342,19 @@ def main(argv: list[str] | None = None) -> int:
         # key=value options may stand anywhere among the flags: parse them intermixed.
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         args = sub.choices["bench"].parse_intermixed_args(argv[1:])
-        args.argv = argv[1:]
+        args.command, args.argv = "bench", argv[1:]
     else:
         args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UsageError as err:
+        print(f"graphlib {args.command}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        out = getattr(args, "out", None)
+        saved = f"; finished runs are in {out}: rerun the same command to resume" if out else ""
+        print(f"graphlib {args.command}: interrupted{saved}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from graphlib_pyg.bench.defaults import resolve_config
-from graphlib_pyg.bench.results import append_result, finished, run_key
+from graphlib_pyg.bench.options import check_run_options
+from graphlib_pyg.bench.results import append_result, check_store, claim_runs
 from graphlib_pyg.data.datasets import unknown_dataset
 from graphlib_pyg.data.tasks import LinkTask, available_tasks, load_task
 from graphlib_pyg.distributed import current, is_main
@@ -107,6 +108,9 @@ def run_benchmark(
     for key in DATA_KEYS:  # allow split=... etc. among the plain key=value options
         if key in user:
             data[key] = user.pop(key)
+    user = check_run_options(user, model, trainer, augment)  # types, ranges, unknown keys
+    if out is not None:
+        check_store(out)  # a results file we can append to, before anything trains
     if trainer in OWN_DEFAULTS:
         cfg = user  # heuristics reject any option; SF has its own (ForwardGNN's) defaults
         if epochs is not None:
@@ -120,7 +124,13 @@ def run_benchmark(
         data["task"] = "link"  # NCN-style models only score pairs: cora -> its link task
     task = load_task(dataset, root=root, **data)
     record = {**cfg, "data": {**data, "split": task.split_name}}
-    done = finished(out)
+    base = {
+        "model": model,
+        "dataset": dataset,
+        "trainer": trainer,
+        "augment": augment,
+        "config": record,
+    }
     rows = []
     bar = tqdm(
         total=runs - start,
@@ -129,17 +139,12 @@ def run_benchmark(
         file=sys.stderr,
         leave=False,
     )
-    for run in range(start, runs):
-        row = {
-            "model": model,
-            "dataset": dataset,
-            "trainer": trainer,
-            "augment": augment,
-            "run": run,
-            "config": record,
-        }
-        if run_key(row) in done:
-            rows.append(done[run_key(row)])
+    # Each run is claimed and the store re-read right before it starts: a run another process
+    # finished or is running (same --out) is not run twice (in a distributed run: read once).
+    for run, stored in claim_runs(out, base, range(start, runs), lock=current() is None):
+        row = {**base, "run": run}
+        if stored is not None:
+            rows.append(stored)
             bar.update()
             continue
 
@@ -170,4 +175,4 @@ def run_benchmark(
         rows.append(row)
         bar.update()
     bar.close()
-    return rows
+    return sorted(rows, key=lambda r: r["run"])  # runs put off come last

@@ -32,9 +32,14 @@ from typing import Any
 
 import pandas as pd
 
-from graphlib_pyg.bench.results import PER_RUN_CONFIG_KEYS, config_id, read_results
+from graphlib_pyg.bench.results import (
+    PER_RUN_CONFIG_KEYS,
+    REQUIRED_KEYS,
+    config_id,
+    read_results,
+)
 
-_REQUIRED = ("model", "dataset", "metric", "val", "test")
+_REQUIRED = REQUIRED_KEYS
 # Fields that identify a group, in the order of the group key.
 _KEY_FIELDS = ("model", "dataset", "trainer", "augment", "config_id", "metric", "val_as_input")
 SUMMARY_COLUMNS = (
@@ -159,8 +164,9 @@ def render_report(results_path: str | os.PathLike, out_dir: str | os.PathLike) -
     Writes ``report.md`` (Markdown table + plots), ``report.csv`` (the :func:`summarize` table),
     ``test_metric.png`` (bars with std error bars: one bar per model, grouped by dataset) and,
     only if some run recorded a ``curve``, ``curves.png`` (validation metric vs epoch, mean over
-    runs, one line per model per dataset); a stale ``curves.png`` from an earlier render is
-    removed when there are no curves.
+    runs, one line per model per dataset). Files this call does not write are never touched: a
+    ``curves.png`` already in ``out_dir`` stays when there are no curves (``report.md`` does not
+    link it).
 
     Args:
         results_path: the JSON Lines results file.
@@ -186,8 +192,6 @@ def render_report(results_path: str | os.PathLike, out_dir: str | os.PathLike) -
     curves = out / "curves.png"
     if _plot_curves(rows, df, labels, curves):
         paths["curves"] = curves
-    elif curves.exists():
-        curves.unlink()
 
     n_runs = int(df["runs"].sum())
     text = [

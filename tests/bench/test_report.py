@@ -129,7 +129,6 @@ def test_render_report_without_curves(tmp_path):
     rows = _three_runs() + _three_runs(model="gat") + _three_runs(dataset="citeseer")
     out = tmp_path / "out" / "nested"
     (out).mkdir(parents=True)
-    (out / "curves.png").write_bytes(b"stale")
     paths = render_report(_write(tmp_path / "results.jsonl", rows), out)
     assert set(paths) == {"markdown", "csv", "test_metric"}
     assert not (out / "curves.png").exists()
@@ -157,3 +156,15 @@ def test_val_as_input_splits_groups_and_shows_in_markdown():
     assert len(df) == 2 and sorted(df["val_as_input"]) == [False, True]
     assert "val as input" in to_markdown(df)
     assert "val as input" not in to_markdown(summarize(_three_runs()))
+
+
+def test_render_report_never_deletes_a_file_it_did_not_write(tmp_path):
+    """``--out-dir`` may be a folder of the user's: a ``curves.png`` there is theirs."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "curves.png").write_bytes(b"the user's own figure")
+    (out / "notes.txt").write_text("keep")
+    paths = render_report(_write(tmp_path / "results.jsonl", _three_runs()), out)
+    assert "curves" not in paths and "curves.png" not in paths["markdown"].read_text()
+    assert (out / "curves.png").read_bytes() == b"the user's own figure"
+    assert (out / "notes.txt").read_text() == "keep"
