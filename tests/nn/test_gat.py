@@ -180,6 +180,9 @@ def test_half_precision_on_cpu_falls_back_to_pyg(dtype):
         strict=True,
     ):
         torch.testing.assert_close(v, u)
+    ref, ours = _pair()  # float32 weights under CPU autocast: the projection is in dtype
+    with torch.autocast("cpu", dtype=dtype):
+        torch.testing.assert_close(ours(x.float(), ei), ref(x.float(), ei))
     from graphlib_pyg.nn.conv.gat import sparse_supports
 
     assert not sparse_supports(dtype, torch.device("cpu"))  # only where the kernels lack it

@@ -111,7 +111,11 @@ def sparse_supports(dtype: torch.dtype, device: torch.device) -> bool:
     key = (dtype, device.type)
     if key not in _SPARSE_DTYPES:
         try:
-            with torch.no_grad(), warnings.catch_warnings():
+            with (
+                torch.no_grad(),
+                torch.autocast(device.type, enabled=False),
+                warnings.catch_warnings(),
+            ):
                 warnings.simplefilter("ignore", UserWarning)
                 ptr = torch.tensor([0, 1], device=device)
                 one = torch.ones(1, dtype=dtype, device=device)
