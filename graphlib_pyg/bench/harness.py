@@ -20,25 +20,10 @@ from graphlib_pyg.bench.results import append_result, check_store, claim_runs
 from graphlib_pyg.data.datasets import unknown_dataset
 from graphlib_pyg.data.tasks import LinkTask, available_tasks, load_task
 from graphlib_pyg.distributed import current, is_main
-from graphlib_pyg.nn.link.heuristics import HEURISTICS
 from graphlib_pyg.nn.registry import MODELS
-from graphlib_pyg.train.auxiliary import AUX_TRAINERS
-from graphlib_pyg.train.backprop import BackpropTrainer
-from graphlib_pyg.train.forward import FORWARD_TRAINERS
-from graphlib_pyg.train.heuristic import HeuristicTrainer
-from graphlib_pyg.train.topdown import TOPDOWN_TRAINERS
+from graphlib_pyg.train.registry import MODEL_TRAINERS, TRAINERS, trainer_for
 from graphlib_pyg.utils import resolve
 
-#: Trainers by CLI name; each is ``cls(task, model, config, progress=...)`` with ``.run(seed)``.
-TRAINERS = {
-    "backprop": BackpropTrainer,
-    "heuristic": HeuristicTrainer,
-    **FORWARD_TRAINERS,
-    **TOPDOWN_TRAINERS,
-    **AUX_TRAINERS,
-}
-#: Trainers with their own defaults (the backprop model defaults do not apply to them).
-OWN_DEFAULTS = ("heuristic", *FORWARD_TRAINERS, *TOPDOWN_TRAINERS, *AUX_TRAINERS)
 #: Augmentations by CLI name (``none`` = the model as it is; ``la`` = local augmentation, whose
 #: ``la_*`` options are listed in :data:`graphlib_pyg.augment.la.LA_OPTIONS`).
 AUGMENTS: dict[str, object] = {"none": None, "la": "la"}
@@ -89,13 +74,12 @@ def run_benchmark(
         Rows with keys ``model, dataset, trainer, augment, run, seed, metric, val, test,
         best_epoch, params, epoch_time_s, peak_rss_mb, config`` (and ``curve``).
     """
-    if model in HEURISTICS and trainer == "backprop":
-        trainer = "heuristic"  # heuristics score pairs; there is nothing to backpropagate
+    trainer = trainer_for(model, trainer)  # e.g. heuristics: nothing to backpropagate
     trainer_cls = resolve(trainer, TRAINERS, "trainer")
     resolve(augment, AUGMENTS, "augmentation")
     if augment != "none" and trainer != "backprop":
         raise ValueError(f"--augment {augment} needs a trained model, not trainer {trainer!r}")
-    resolve(model, {**MODELS, **HEURISTICS}, "model")
+    resolve(model, {**MODELS, **MODEL_TRAINERS}, "model")
     if dataset not in available_tasks():
         raise unknown_dataset(dataset)
     if runs < 1:
@@ -111,7 +95,7 @@ def run_benchmark(
     user = check_run_options(user, model, trainer, augment)  # types, ranges, unknown keys
     if out is not None:
         check_store(out)  # a results file we can append to, before anything trains
-    if trainer in OWN_DEFAULTS:
+    if trainer_cls.own_defaults:
         cfg = user  # heuristics reject any option; SF has its own (ForwardGNN's) defaults
         if epochs is not None:
             cfg["epochs"] = epochs
@@ -156,18 +140,8 @@ def run_benchmark(
         kwargs = {"augment": augment} if augment != "none" else {}
         result = trainer_cls(task, model, cfg, progress=show if progress else None, **kwargs)
         result = result.run(seed=run)
-        row.update(
-            seed=run,
-            metric=task.metric,
-            val=result.val,
-            test=result.test,
-            best_epoch=result.best_epoch,
-            params=result.params,
-            epoch_time_s=result.epoch_time_s,
-            peak_rss_mb=round(peak_rss_mb(), 1),
-        )
-        if result.curve:  # trained models record their learning curve; heuristics have none
-            row["curve"] = result.curve
+        row.update(seed=run, metric=task.metric, **result.row())
+        row["peak_rss_mb"] = round(peak_rss_mb(), 1)
         if isinstance(task, LinkTask):
             row["val_as_input"] = task.split(run).val_as_input
         if out is not None and is_main():  # in a distributed run only rank 0 writes

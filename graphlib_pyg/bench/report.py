@@ -44,7 +44,7 @@ _REQUIRED = REQUIRED_KEYS
 _KEY_FIELDS = ("model", "dataset", "trainer", "augment", "config_id", "metric", "val_as_input")
 SUMMARY_COLUMNS = (
     "model dataset trainer augment config_id runs metric val_mean val_std test_mean test_std "
-    "params epoch_time_s peak_rss_mb val_as_input config"
+    "params best_step step_unit step_time_s epoch_time_s peak_rss_mb val_as_input config"
 ).split()
 # Markdown columns: (header, right-aligned, cell of a summary record and its display scale).
 _MD_COLUMNS = (
@@ -59,7 +59,8 @@ _MD_COLUMNS = (
     ("val", True, lambda r, s: _pm(r["val_mean"], r["val_std"], s)),
     ("test", True, lambda r, s: _pm(r["test_mean"], r["test_std"], s)),
     ("params", True, lambda r, s: _num(r["params"], ",.0f")),
-    ("epoch time (s)", True, lambda r, s: _seconds(r["epoch_time_s"])),
+    ("best step", True, lambda r, s: _step(r["best_step"], r["step_unit"])),
+    ("s / step", True, lambda r, s: _seconds(r["step_time_s"])),
     ("peak RSS (MB)", True, lambda r, s: _num(r["peak_rss_mb"], ",.0f")),
 )
 
@@ -76,8 +77,10 @@ def summarize(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     Returns:
         A DataFrame with columns :data:`SUMMARY_COLUMNS`: ``runs``; ``val_mean``, ``val_std``,
         ``test_mean``, ``test_std`` (std with ddof=1, 0.0 for a single run); ``params`` (max);
-        ``epoch_time_s`` (median); ``peak_rss_mb`` (max); ``config`` (JSON of the config without
-        per-run keys). Sorted by dataset, model, trainer, augment, config_id.
+        ``best_step`` and ``step_time_s`` (medians) with their ``step_unit`` (what a step is:
+        ``epoch``, ``step``, ...); ``epoch_time_s`` (median, epoch rows only);
+        ``peak_rss_mb`` (max); ``config`` (JSON of the config without per-run keys). Sorted by
+        dataset, model, trainer, augment, config_id.
 
     Raises:
         ValueError: a row lacks one of ``model``, ``dataset``, ``metric``, ``val``, ``test``.
@@ -113,6 +116,9 @@ def summarize(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
             test_mean=statistics.fmean(tests),
             test_std=_std(tests),
             params=_agg(group, "params", max),
+            best_step=_agg([_step_of(r) for r in group], "best_step", statistics.median),
+            step_unit=", ".join(sorted({_step_of(r)["step_unit"] for r in group})),
+            step_time_s=_agg([_step_of(r) for r in group], "step_time_s", statistics.median),
             epoch_time_s=_agg(group, "epoch_time_s", statistics.median),
             peak_rss_mb=_agg(group, "peak_rss_mb", max),
             config=json.dumps(cfg, sort_keys=True, default=str),
@@ -242,6 +248,24 @@ def _std(xs: list[float]) -> float:
     return statistics.stdev(xs) if len(xs) > 1 else 0.0
 
 
+def _step_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's best step, its unit and seconds per step; rows written before the trainer
+    contract stored ``best_epoch``/``epoch_time_s`` only (their unit: epoch)."""
+    if "step_unit" in row:
+        return row
+    return {
+        "best_step": row.get("best_epoch"),
+        "step_unit": "epoch",
+        "step_time_s": row.get("epoch_time_s"),
+    }
+
+
+def _step(x: Any, unit: Any) -> str:
+    if _norm(x) is None or unit in (None, "none"):
+        return "–"
+    return f"{float(x):,.0f} {unit}{'s' if float(x) != 1 else ''}"
+
+
 def _agg(group: list[dict[str, Any]], key: str, fn) -> float:
     xs = [float(r[key]) for r in group if _norm(r.get(key)) is not None]
     return fn(xs) if xs else math.nan
@@ -319,38 +343,45 @@ def _plot_test(df: pd.DataFrame, labels: list[str], path: Path) -> None:
 def _plot_curves(
     rows: list[dict[str, Any]], df: pd.DataFrame, labels: list[str], path: Path
 ) -> bool:
-    """Validation curves, mean over runs per epoch. Returns False (writes nothing) if none."""
+    """Validation curves, mean over runs per step, one panel per dataset and step unit (epochs
+    of backprop trainers, layers of layer-local ones, ...). Returns False (writes nothing) if
+    there are none."""
+    from graphlib_pyg.train.base import Curve
+
     curves: dict[tuple, list[pd.DataFrame]] = {}
     for row in rows:
-        c = row.get("curve")
-        if c is None:
+        if row.get("curve") is None:
             continue
-        if not isinstance(c, dict) or len(c.get("epoch", ())) != len(c.get("val", [0])):
-            warnings.warn(f"skipping malformed curve of {_short(row)}", stacklevel=3)
+        try:
+            c = Curve.from_dict(row["curve"])
+        except (ValueError, TypeError) as err:
+            warnings.warn(f"skipping malformed curve of {_short(row)}: {err}", stacklevel=3)
             continue
-        frame = pd.DataFrame({"epoch": c["epoch"], "val": pd.to_numeric(c["val"])})
+        frame = pd.DataFrame({"step": c.step, "val": pd.to_numeric(c.val), "unit": c.unit})
         curves.setdefault(_group_key(row), []).append(frame)
     if not curves:
         return False
-    lines = []  # (dataset, metric, label, mean curve)
+    lines = []  # (dataset, unit, metric, label, mean curve)
     for rec, label in zip(df.to_dict("records"), labels, strict=True):
         frames = curves.get(_group_key(rec, rec["config_id"]))
-        if frames:
-            mean = pd.concat(frames).groupby("epoch")["val"].mean() * _scale(rec)  # (E,)
-            lines.append((rec["dataset"], rec["metric"], label, mean))
-    datasets = list(dict.fromkeys(d for d, *_ in lines))
-    ncols = min(3, len(datasets))
-    nrows = math.ceil(len(datasets) / ncols)
+        for unit, runs in pd.concat(frames).groupby("unit") if frames else ():
+            mean = runs.groupby("step")["val"].mean() * _scale(rec)  # (S,)
+            lines.append((rec["dataset"], unit, rec["metric"], label, mean))
+    panels = list(dict.fromkeys((d, u) for d, u, *_ in lines))
+    ncols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
     fig = _new_figure(5.0 * ncols, 3.8 * nrows)
-    for i, dataset in enumerate(datasets):
+    for i, (dataset, unit) in enumerate(panels):
         ax = fig.add_subplot(nrows, ncols, i + 1)
         mets = []
-        for d, metric, label, mean in lines:
-            if d == dataset:
-                ax.plot(mean.index, mean.values, label=label)
+        for d, u, metric, label, mean in lines:
+            if (d, u) == (dataset, unit):
+                ax.plot(
+                    mean.index, mean.values, label=label, marker="o" if len(mean) < 20 else None
+                )
                 mets.append(metric)
         ax.set_title(f"{dataset} ({', '.join(dict.fromkeys(mets))})")
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(unit)
         ax.set_ylabel("val (mean over runs)")
         ax.legend(fontsize="small")
     fig.tight_layout()

@@ -17,6 +17,7 @@ from graphlib_pyg.distributed.ddp import (
     launch,
     shard,
 )
+from graphlib_pyg.distributed.runtime import Runtime
 
 __all__ = [
     "DistInfo",
@@ -26,5 +27,6 @@ __all__ = [
     "init_from_env",
     "is_main",
     "launch",
+    "Runtime",
     "shard",
 ]

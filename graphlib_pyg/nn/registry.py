@@ -52,6 +52,9 @@ class ModelSpec:
             returns ``(encoder, predictor)`` (:func:`build_link_model`).
         hops: ``hops(options)``, the number of hops the model reads when that is not
             ``num_layers`` (DAGNN: its ``K`` propagation steps); used by exact mini-batches.
+        seed_batches: with ``batch_size`` the model trains on batches of seed nodes through its
+            own ``prepare(x, adj, index)`` / ``forward_seeds(seeds)`` (LargeGT samples around
+            each seed itself) instead of sampled subgraphs.
     """
 
     name: str
@@ -60,6 +63,7 @@ class ModelSpec:
     options: dict = field(default_factory=dict)
     link: str | None = None
     hops: Callable[[dict], int] | None = field(default=None, repr=False)
+    seed_batches: bool = False
 
 
 def _square(make: ConvFactory) -> Callable[[int], nn.Module]:
@@ -325,7 +329,7 @@ MODELS: dict[str, ModelSpec] = {
         },
     ),
     "sgformer": ModelSpec("sgformer", _sgformer, "edge_index", SGFORMER_OPTIONS),
-    "largegt": ModelSpec("largegt", _largegt, "gcn", LARGEGT_OPTIONS),
+    "largegt": ModelSpec("largegt", _largegt, "gcn", LARGEGT_OPTIONS, seed_batches=True),
     "polynormer": ModelSpec("polynormer", _polynormer, "edge_index", POLYNORMER_OPTIONS),
     "graph_mamba": ModelSpec("graph_mamba", _graph_mamba, "edge_index", GRAPH_MAMBA_OPTIONS),
     "ncn": ModelSpec("ncn", _ncn, None, NCN_OPTIONS, link="ncn"),

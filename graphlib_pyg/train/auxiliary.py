@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphlib_pyg.data.tasks import NodeTask
-from graphlib_pyg.train.backprop import RunResult
+from graphlib_pyg.train.base import RunResult
 from graphlib_pyg.train.local import (
     LOCAL_DEFAULTS,
     LocalConv,
@@ -177,6 +177,8 @@ class AuxTrainer:
         progress: optional ``progress(step, loss, val)`` callback.
     """
 
+    own_defaults = True  # ForwardGNN's experiment-script defaults (LOCAL_DEFAULTS)
+
     method = "auglocal"
 
     def __init__(
@@ -200,7 +202,7 @@ class AuxTrainer:
         )
         engine = engine_from_config(self.kind, c, schedule="joint", progress=self.progress)
         r = engine.fit(obj)
-        return RunResult(r.val, r.test, r.steps, r.step_time_s, r.params, r.curve)
+        return r.run_result()
 
 
 class AugLocalTrainer(AuxTrainer):

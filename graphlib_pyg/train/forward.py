@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphlib_pyg.data.tasks import LinkTask, NodeTask
-from graphlib_pyg.train.backprop import RunResult
+from graphlib_pyg.train.base import RunResult
 from graphlib_pyg.train.local import (
     LOCAL_DEFAULTS,
     LocalGraph,
@@ -297,6 +297,8 @@ class ForwardTrainer:
         progress: optional ``progress(step, loss, val)`` callback.
     """
 
+    own_defaults = True  # ForwardGNN's experiment-script defaults (LOCAL_DEFAULTS)
+
     variant = "sf"
 
     def __init__(
@@ -328,7 +330,7 @@ class ForwardTrainer:
         obj = self.objective(split)
         engine = engine_from_config(self.kind, self.cfg, self.cfg["schedule"], self.progress)
         r = engine.fit(obj)
-        return RunResult(r.val, r.test, r.steps, r.step_time_s, r.params, r.curve)
+        return r.run_result()
 
 
 class SFTrainer(ForwardTrainer):

@@ -11,12 +11,14 @@ import time
 
 from graphlib_pyg.data.tasks import LinkTask
 from graphlib_pyg.nn.link.heuristics import HEURISTICS, heuristic_scores
-from graphlib_pyg.train.backprop import RunResult
+from graphlib_pyg.train.base import RunResult
 from graphlib_pyg.utils import resolve
 
 
 class HeuristicTrainer:
     """Evaluate a link heuristic on a :class:`LinkTask` (``config`` must be empty)."""
+
+    own_defaults = True  # no options at all
 
     def __init__(self, task, model: str, config: dict | None = None, progress=None) -> None:
         resolve(model, HEURISTICS, "heuristic")
@@ -42,4 +44,5 @@ class HeuristicTrainer:
             heuristic_scores(test_index, split.test_neg, self.kind),
             split.neg_per_pos,
         )
-        return RunResult(val, test, 0, time.perf_counter() - t0, 0)
+        # nothing is trained: no step, no curve; the time is the whole scoring
+        return RunResult(val, test, 0, "none", time.perf_counter() - t0, 0)

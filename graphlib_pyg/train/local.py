@@ -20,7 +20,6 @@ ForwardGNN's ensemble over layers); early stopping watches its validation metric
 from __future__ import annotations
 
 import copy
-import math
 import statistics
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from torch import Tensor, nn
 from graphlib_pyg.data.graph import GraphIndex
 from graphlib_pyg.data.tasks import LinkTask, NodeTask
 from graphlib_pyg.nn.conv.gat import CSRGATConv
+from graphlib_pyg.train.base import Curve, RunResult, Selector
 
 #: Layer kinds with a local layer; GCN and SAGE have the cached path for frozen inputs.
 LOCAL_CONVS = ("gcn", "sage", "gat")
@@ -228,6 +228,15 @@ class LocalResult:
     params: int
     curve: dict = field(default_factory=dict)
     layer_step_s: list[float] = field(default_factory=list)  # greedy: median step per layer
+
+    def run_result(self) -> RunResult:
+        """The trainer contract's result: steps are optimiser steps (summed over layers for the
+        greedy schedule); the curve is the metric of the prediction of layers ``1..l``."""
+        c = self.curve
+        curve = Curve("layer", list(c["layer"]), list(c["val"]), list(c["test"]))
+        return RunResult(
+            self.val, self.test, self.steps, "step", self.step_time_s, self.params, curve
+        )
 
 
 class LocalEngine:
@@ -441,21 +450,22 @@ def trainer_config(
 
 
 class EarlyStopping:
-    """Keeps a copy of ``modules``' weights at every strictly better validation metric;
-    :meth:`step` says to stop after ``patience`` evaluations without one (0 = never)."""
+    """:class:`~graphlib_pyg.train.base.Selector` that keeps a copy of ``modules``' weights at
+    every strictly better validation metric; :meth:`step` says to stop after ``patience``
+    evaluations without one (0 = never)."""
 
     def __init__(self, modules: list[nn.Module], patience: int | None) -> None:
-        self.modules, self.patience = modules, patience
-        self.best, self.bad = -math.inf, 0
+        self.modules, self.selector = modules, Selector(patience)
         self.state = [copy.deepcopy(m.state_dict()) for m in modules]
 
+    @property
+    def best(self) -> float:
+        return self.selector.best_val
+
     def step(self, val: float) -> bool:
-        if val > self.best:
-            self.best, self.bad = val, 0
+        if self.selector.update(val):
             self.state = [copy.deepcopy(m.state_dict()) for m in self.modules]
-            return False
-        self.bad += 1
-        return bool(self.patience) and self.bad >= self.patience
+        return self.selector.stop
 
     def restore(self) -> None:
         """Load the best weights back."""

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphlib_pyg.data.tasks import LinkTask
-from graphlib_pyg.train.backprop import RunResult
+from graphlib_pyg.train.base import Curve, RunResult, median
 from graphlib_pyg.train.forward import SFLinkObjective, SFObjective
 from graphlib_pyg.train.local import (
     LOCAL_DEFAULTS,
@@ -229,7 +229,7 @@ class TopDownSF:
         with torch.no_grad():
             states = self._bottom_up()
         stopper, times = EarlyStopping(self.layers, c["patience"]), []
-        epoch = 0
+        epoch, curve = 0, Curve("step")
         for epoch in range(1, c["epochs"] + 1):
             t0 = time.perf_counter()
             for conv in self.layers:
@@ -239,6 +239,7 @@ class TopDownSF:
             if epoch % c["eval_every"]:
                 continue
             val = self.obj.metric(self.predict(), "val")
+            curve.add(epoch, val, loss=loss)
             if self.progress:
                 self.progress(epoch, loss, val)
             if stopper.step(val):
@@ -246,9 +247,9 @@ class TopDownSF:
         stopper.restore()
         probs = self.predict()
         params = sum(p.numel() for conv in self.layers for p in conv.parameters())
-        times.sort()
         val, test = self.obj.metric(probs, "val"), self.obj.metric(probs, "test")
-        return RunResult(val, test, epoch, times[len(times) // 2], params, {})
+        # every step updates every layer: a step is one optimiser step of all layers
+        return RunResult(val, test, epoch, "step", median(times), params, curve)
 
 
 class TopDownTrainer:
@@ -262,6 +263,7 @@ class TopDownTrainer:
     """
 
     mode = "top2input"
+    own_defaults = True  # ForwardGNN's (LOCAL_DEFAULTS, TOPDOWN_OPTIONS)
 
     def __init__(
         self,

@@ -35,7 +35,7 @@ def test_sf_learns_through_the_harness_and_layers_add_up():
     )  # fmt: skip
     row = rows[0]
     assert row["trainer"] == "sf" and row["test"] > 0.8
-    assert row["curve"]["layer"] == [1, 2] and row["curve"]["test"][-1] == row["test"]
+    assert row["curve"]["unit"] == "layer" and row["curve"]["step"] == [1, 2] and row["curve"]["test"][-1] == row["test"]
 
 
 def test_wrong_labels_are_a_per_node_permutation_of_the_other_classes():
@@ -63,7 +63,7 @@ def test_ff_variants_learn_and_layers_add_up(trainer):
         "gcn", "csbm", trainer=trainer, runs=1, progress=False, config=SMALL, data=CSBM
     )[0]
     assert row["test"] > 0.8, row
-    assert row["curve"]["layer"] == [1, 2] and row["curve"]["test"][-1] == row["test"]
+    assert row["curve"]["unit"] == "layer" and row["curve"]["step"] == [1, 2] and row["curve"]["test"][-1] == row["test"]
 
 
 def test_sf_joint_schedule_learns():
@@ -72,7 +72,8 @@ def test_sf_joint_schedule_learns():
         "gcn", "csbm", trainer="sf", runs=1, progress=False, config=config, data=CSBM
     )
     assert row[0]["test"] > 0.8, row
-    assert row[0]["best_epoch"] <= SMALL["epochs"]  # one step updates every layer
+    assert row[0]["step_unit"] == "step" and "best_epoch" not in row[0]
+    assert row[0]["best_step"] <= SMALL["epochs"]  # one step updates every layer
 
 
 @pytest.mark.parametrize("model", ["sage", "gat"])

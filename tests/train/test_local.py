@@ -105,7 +105,7 @@ def test_auxiliary_trainers_learn(trainer):
         data={"num_nodes": 400, "homophily": 0.9},
     )[0]  # fmt: skip
     assert row["test"] > 0.8, row
-    assert row["curve"]["layer"] == [1, 2, 3] and row["curve"]["test"][-1] == row["test"]
+    assert row["curve"]["unit"] == "layer" and row["curve"]["step"] == [1, 2, 3] and row["curve"]["test"][-1] == row["test"]
 
 
 def test_engine_rejects_bad_settings():

@@ -1,0 +1,165 @@
+"""What the backprop trainers share: their options, the model they build, its graph input.
+
+:class:`ModelTrainer` is the base of the node, link and graph-level trainers
+(:mod:`~graphlib_pyg.train.node`, :mod:`~graphlib_pyg.train.link`, :mod:`~graphlib_pyg.train.ncn`,
+:mod:`~graphlib_pyg.train.graph`): it splits a run's config into training options
+(:data:`TRAIN_DEFAULTS`), the model's own options (its registry entry) and, with
+``augment="la"``, local-augmentation options, once; builds the named model; and gives the
+execution :class:`~graphlib_pyg.distributed.Runtime`. Subclasses implement ``run``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from graphlib_pyg.data.tasks import Task
+from graphlib_pyg.distributed import Runtime
+from graphlib_pyg.nn.registry import MODELS, build_model, graph_input
+from graphlib_pyg.train.base import RunResult
+from graphlib_pyg.utils import resolve
+
+#: Options the trainer reads from a run's config, with their defaults.
+TRAIN_DEFAULTS: dict = {
+    "epochs": 200,
+    "lr": 0.01,
+    "weight_decay": 5e-4,
+    "hidden": 64,
+    "num_layers": 2,
+    "dropout": 0.5,
+    "input_dropout": 0.0,
+    "eval_every": 1,
+    "patience": None,
+    "batch_size": None,
+    "fanouts": None,
+    "num_neg": 1,
+    "pred_layers": 3,
+    "eval_batch": 65536,
+    "emb_dim": None,
+    "init": None,
+    "select": "metric",
+    "sampler": "neighbor",  # mini-batches: neighbor (sampled, fanouts) | exact (full k-hop)
+    "batch_order": "random",  # graph-level batches: random | size (similar sizes, less padding)
+    "device": "cpu",  # where the model trains in one process: cpu | cuda | cuda:K | auto
+}
+
+
+def resolve_device(name: str) -> torch.device:
+    """The ``device`` option as a ``torch.device``; ``auto`` is CUDA when torch sees a GPU.
+
+    A CUDA device on a machine without one is an error that says so, not a silent CPU run.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"device must be cpu, cuda, cuda:K or auto; got {name!r}") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r}, but torch sees no CUDA device on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be cpu, cuda, cuda:K or auto; got {name!r}")
+    return device
+
+
+def _to(g, device: torch.device):
+    """Move a graph input (sparse adjacency, edge_index or None) to ``device``."""
+    return g if g is None else g.to(device)
+
+
+class ModelTrainer:
+    """Train a named model on a task with backpropagation (one subclass per task type).
+
+    Args:
+        task: the task (its type picks the subclass: :mod:`graphlib_pyg.train.backprop`).
+        model: model name (see :data:`graphlib_pyg.nn.registry.MODELS`).
+        config: options (see :data:`TRAIN_DEFAULTS`) plus model options (e.g. ``heads``).
+        progress: optional callback ``progress(epoch, loss, val)`` for progress bars.
+        augment: ``"none"`` or ``"la"`` (local augmentation, node tasks; its ``la_*`` options
+            are read from ``config``, see :data:`graphlib_pyg.augment.la.LA_OPTIONS`).
+    """
+
+    own_defaults: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        task: Task,
+        model: str,
+        config: dict | None = None,
+        progress: Callable[[int, float, float], None] | None = None,
+        augment: str = "none",
+    ) -> None:
+        self.task, self.spec = task, resolve(model, MODELS, "model")
+        cfg = {**TRAIN_DEFAULTS, **(config or {})}
+        self.augment = None
+        if augment == "la":
+            from graphlib_pyg.augment.la import LA_OPTIONS, LocalAugmentationPlan
+
+            self.augment = LocalAugmentationPlan(
+                {k: cfg.pop(k) for k in list(cfg) if k in LA_OPTIONS or k.startswith("la_")}
+            )
+        elif augment != "none":
+            raise KeyError(f"unknown augmentation {augment!r}. Valid: la, none")
+        self.model_options = {k: cfg.pop(k) for k in list(cfg) if k in self.spec.options}
+        unknown = set(cfg) - set(TRAIN_DEFAULTS)
+        if unknown:
+            valid = sorted(set(TRAIN_DEFAULTS) | set(self.spec.options))
+            raise TypeError(
+                f"unknown option(s) {sorted(unknown)} for model {model!r}; "
+                f"valid: {', '.join(valid)}"
+            )
+        self.cfg, self.progress = cfg, progress
+        self.device = resolve_device(str(cfg["device"]))
+
+    def _build(
+        self, in_channels: int, out_channels: int, input_dropout: float | None = None
+    ) -> nn.Module:
+        c = self.cfg
+        if input_dropout is None:
+            input_dropout = c["input_dropout"]
+        return build_model(
+            self.spec.name,
+            in_channels,
+            c["hidden"],
+            out_channels,
+            c["num_layers"],
+            c["dropout"],
+            input_dropout,
+            **self.model_options,
+        )
+
+    def _init(self, model: nn.Module, x: Tensor, graph_arg) -> None:
+        """Re-initialise ``model`` by the ``init`` option (None: the layers' own defaults)."""
+        kind = self.cfg["init"]
+        if kind is None or kind == "default":
+            return
+        from graphlib_pyg.nn.init import INITS
+
+        resolve(kind, INITS, "init")(model, x, graph_arg)
+
+    def _graph_arg(self, graph) -> object:
+        return graph_input(self.spec, self.task.index(graph), graph.edge_index)
+
+    def run(self, seed: int = 0, run: int | None = None) -> RunResult:
+        raise NotImplementedError
+
+    def runtime(self) -> Runtime:
+        """Where this run executes (the joined process group, or ``device`` alone)."""
+        return Runtime.current(self.device)
+
+    def _hops(self) -> int:
+        """How many hops of neighbourhood the model reads (its number of propagation steps)."""
+        if self.spec.hops is not None:
+            return int(self.spec.hops({**self.spec.options, **self.model_options, **self.cfg}))
+        return int(self.cfg["num_layers"])
+
+    def _check_runtime(self, runtime: Runtime) -> None:
+        """Reject what this trainer cannot run distributed (the default: nothing)."""
+        if runtime.distributed:
+            raise ValueError(
+                "distributed runs support node tasks and link tasks with a node encoder, "
+                f"not {self.spec.name!r} on {self.task.name!r}"
+            )
