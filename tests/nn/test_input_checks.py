@@ -69,10 +69,19 @@ def test_sage_bipartite_graph_is_checked_per_side():
         conv((src, torch.randn(3, 9)), ok)
 
 
-def test_a_valid_graph_is_checked_once_per_tensor_and_again_after_a_change():
+def test_a_valid_graph_is_checked_once_per_tensor_and_again_after_a_change(monkeypatch):
+    import graphlib_pyg.nn.checks as checks
+
+    calls = []
+    validate = checks.validate_graph
+    monkeypatch.setattr(
+        checks, "validate_graph", lambda *a, **k: calls.append(1) or validate(*a, **k)
+    )
     conv = DAGNNConv(F, K=1)
     x, ei = torch.randn(N, F), torch.tensor([[0, 1, 2], [1, 2, 3]])
     conv(x, ei)
+    conv(x, ei)
+    assert len(calls) == 1  # the same unmodified tensor: checked once
     ei[0, 0] = 7  # modified in place: checked again
     with pytest.raises(ValueError, match="refers to node 7"):
         conv(x, ei)
@@ -118,9 +127,19 @@ def test_gmn_with_no_seeds_and_bad_seeds():
 
 
 # --------------------------------------------------------------------------- NeighborSets
+QUERIES = {
+    "without": lambda sets, pairs: sets.without(pairs),
+    "common": lambda sets, pairs: list(sets.common(pairs)),
+    "overlap": lambda sets, pairs: sets.overlap(pairs, residual=True),
+    "lookup": lambda sets, pairs: list(sets.lookup(pairs[0], pairs[1])),
+}
+
+
+@pytest.mark.parametrize("query", sorted(QUERIES))
 @pytest.mark.parametrize("bad", sorted(BAD_GRAPHS))
-def test_neighbor_sets_without_rejects_malformed_pairs(bad):
-    """Out-of-range, negative or (P, 2) pairs used to remove other edges, in one direction."""
+def test_neighbor_set_queries_reject_malformed_pairs(bad, query):
+    """Out-of-range, negative or (P, 2) pairs used to answer for other pairs: ``without``
+    removed other edges, in one direction."""
     from graphlib_pyg.nn.link.neighbors import NeighborSets
 
     sets = NeighborSets.from_edge_index(torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 4, 5]]), N)
@@ -130,10 +149,25 @@ def test_neighbor_sets_without_rejects_malformed_pairs(bad):
         match = "refers to node 8 but the graph has 6 nodes"
     elif bad == "negative":
         pairs = torch.tensor([[3], [-3]])  # 3 * 6 - 3 is the key of edge 2 -> 3
-    with pytest.raises(error, match=f"^NeighborSets.without pairs: edge_index {match}"):
-        sets.without(pairs)
+    elif bad == "transposed" and query == "lookup":
+        pytest.skip("lookup takes src and dst vectors")
+    with pytest.raises(error, match=f"^NeighborSets.{query} pairs: edge_index {match}"):
+        QUERIES[query](sets, pairs)
     kept = sets.without(torch.tensor([[1], [2]]))  # a valid pair: both directions removed
     assert sets.num_entries - kept.num_entries == 2
+    with pytest.raises(ValueError, match="src and dst must be"):
+        list(sets.lookup(torch.tensor([0, 1]), torch.tensor([2])))
+
+
+def test_heuristic_scores_reject_transposed_pairs():
+    from graphlib_pyg.data.graph import GraphIndex
+    from graphlib_pyg.nn.link.heuristics import heuristic_scores
+
+    index = GraphIndex(torch.tensor([[0, 1, 2, 1, 2, 3], [1, 2, 3, 0, 1, 2]]), 4)
+    pairs = torch.tensor([[0, 2], [1, 3], [0, 3]])  # (P, 2) with P = 3
+    with pytest.raises(ValueError, match=r"must have shape \(2, E\), got \(3, 2\)"):
+        heuristic_scores(index, pairs)
+    assert heuristic_scores(index, pairs.t()).tolist() == [1.0, 1.0, 0.0]  # path 0-1-2-3
 
 
 # --------------------------------------------------------------------------- module layout

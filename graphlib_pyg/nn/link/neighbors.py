@@ -102,17 +102,22 @@ class NeighborSets:
         """The graph with the undirected edges ``pairs`` (2, P) removed, both directions.
 
         Symmetry is kept; used for target-link removal (a batch's positive edges must not be
-        visible to the model that scores them). ``pairs`` that are not an integer (2, P) tensor
-        of node ids in ``[0, N)`` raise a ``ValueError``/``TypeError`` naming the problem
-        (a (P, 2) tensor or an out-of-range id would otherwise remove other edges).
+        visible to the model that scores them). Like every pair query, ``pairs`` that are not
+        an integer (2, P) tensor of node ids in ``[0, N)`` raise a ``ValueError``/``TypeError``
+        naming the problem (a (P, 2) tensor or an out-of-range id would remove other edges).
         """
         n = self.num_nodes
-        validate_graph(pairs, n, name="NeighborSets.without pairs")  # (2, P), ids in [0, N)
+        self._check_pairs(pairs, "without")
         a, b = pairs[0].long(), pairs[1].long()
         pos = _find(self.keys, torch.cat([a * n + b, b * n + a]))  # entries to drop
         keep = torch.ones(self.keys.numel(), dtype=torch.bool).index_fill_(0, pos, False)
         gone = torch.bincount(_idx(self.keys, 0, pos) // max(n, 1), minlength=n)
         return self._subset(keep, self.symmetric, self.degree - gone)
+
+    def _check_pairs(self, pairs: Tensor, query: str) -> None:
+        """Named error unless ``pairs`` is an integer (2, P) tensor of node ids in ``[0, N)``
+        (a (P, 2) tensor or an out-of-range id would otherwise answer for other pairs)."""
+        validate_graph(pairs, self.num_nodes, name=f"NeighborSets.{query} pairs")
 
     def drop_entries(self, p: float, generator: torch.Generator | None = None) -> NeighborSets:
         """Each directed entry kept with probability ``1 - p`` (edge dropout; not symmetric)."""
@@ -177,6 +182,12 @@ class NeighborSets:
         ``method`` picks the membership test (see the module docstring); results do not depend
         on it.
         """
+        if src.dim() != 1 or src.shape != dst.shape:
+            raise ValueError(
+                f"NeighborSets.lookup: src and dst must be (P,) each, got {tuple(src.shape)} "
+                f"and {tuple(dst.shape)}"
+            )
+        self._check_pairs(torch.stack([src, dst]), "lookup")
         if _check_method(method) == "reference":
             yield from self._lookup_reference(src, dst, chunk)
             return
@@ -190,6 +201,7 @@ class NeighborSets:
 
         Neighbours of the lower-degree endpoint are the candidates.
         """
+        self._check_pairs(pairs, "common")
         a, b = pairs[0].long(), pairs[1].long()
         swap = _idx(self.degree, 0, a) > _idx(self.degree, 0, b)
         a, b = torch.where(swap, b, a), torch.where(swap, a, b)
@@ -211,6 +223,7 @@ class NeighborSets:
             - **pairs:** (2, P)
             - **each output:** (C,), (C,), ``pair_id`` ascending
         """
+        self._check_pairs(pairs, "overlap")
         if not residual:
             return (_cat(list(self.common(pairs, method=method))),)
         a, b = pairs[0].long(), pairs[1].long()
