@@ -5,11 +5,25 @@ in-neighbour lists in CSR form (row = target node, columns = its source nodes, s
 ``torch.sparse_csr`` adjacencies ``adj_t`` that PyG convolutions accept in place of ``edge_index``.
 On an ogbn-arxiv-sized graph a cached CSR adjacency makes a GCN epoch several times faster than a
 fresh scatter over ``edge_index`` (``benchmarks/perf/fullbatch.py``).
+
+Which kind goes where: ``adj_t("sum")`` (the plain adjacency) is the drop-in for ``edge_index`` in
+any PyG convolution, with the same outputs (GCNConv, SAGEConv with any aggregation, GINConv,
+GATConv). ``adj_t("gcn")`` and ``adj_t("mean")`` are already normalised: they are for layers that
+only sum over them (``GCNConv(normalize=False)`` then equals ``GCNConv()`` on ``edge_index``;
+``SAGEConv(aggr="sum")`` fed ``adj_t("mean")`` equals ``SAGEConv()`` on ``edge_index``; a summing
+GINConv fed ``adj_t("mean")`` aggregates by the mean). A PyG layer that would normalise them again
+(GCN normalisation, a mean/max/min aggregation) or read their edges (attention, self-loop
+insertion) raises :class:`AdjacencyKindError` naming the kind to use, instead of silently computing
+something else; so does a layer reading the edges of ``adj_t("sum")`` of a graph with self-loops
+or duplicate edges, which PyG's sparse path treats differently from its ``edge_index`` path.
 """
 
 from __future__ import annotations
 
+import functools
+import sys
 import warnings
+import weakref
 
 import torch
 from torch import Tensor
@@ -17,6 +31,80 @@ from torch import Tensor
 from graphlib_pyg.typing import AdjKind
 
 ADJ_KINDS: tuple[str, ...] = ("gcn", "mean", "sum")
+
+#: What each normalised kind already holds, and the PyG layers that only sum over it.
+_NORMALISED = {
+    "gcn": (
+        "D^-1/2 (A + I) D^-1/2",
+        "GCNConv(normalize=False), whose output then equals GCNConv() on edge_index",
+    ),
+    "mean": (
+        "D^-1 A",
+        "SAGEConv(aggr='sum') or LinearFirstSAGEConv(aggr='sum'), whose output then equals "
+        "SAGEConv(aggr='mean') on edge_index",
+    ),
+}
+#: Reads of a sparse tensor's edges or values: what PyG does to re-normalise an adjacency, add
+#: self-loops to it or turn it into an edge list.
+_EDGE_READS = frozenset(
+    getattr(Tensor, name)
+    for name in (
+        "crow_indices",
+        "col_indices",
+        "ccol_indices",
+        "row_indices",
+        "indices",
+        "_indices",
+        "values",
+        "_values",
+        "coalesce",
+        "to_sparse",
+        "to_sparse_coo",
+        "to_sparse_csr",
+        "to_sparse_csc",
+        "to_dense",
+    )
+)
+
+
+class AdjacencyKindError(ValueError):
+    """An ``adj_t`` kind fed to a layer that would normalise it again or read its edges."""
+
+
+@functools.cache
+def _sum_only_code() -> frozenset:
+    """Code of the PyG methods that sum over a sparse adjacency for layers whose aggregation is an
+    unnormalised sum by definition (GIN's injective sum): a normalised adjacency changes those
+    models rather than standing in for ``edge_index``."""
+    from torch_geometric.nn import GINConv
+
+    return frozenset({GINConv.message_and_aggregate.__code__})
+
+
+def _calling_layer(sum_only: bool = False):
+    """The PyG ``MessagePassing`` layer whose method is running, or ``None`` (user code).
+
+    Walks up from the caller of the torch function to the first method frame (first argument
+    ``self``), reading only that frame's locals; with ``sum_only``, only a frame running one of
+    :func:`_sum_only_code` counts (a cheap identity test, as it runs on every product).
+    """
+    codes = _sum_only_code() if sum_only else None
+    if codes is None:
+        from torch_geometric.nn import MessagePassing
+    frame = sys._getframe(2)
+    for _ in range(6 if sum_only else 48):
+        if frame is None:
+            return None
+        code = frame.f_code
+        if codes is not None:
+            if code in codes:
+                return frame.f_locals.get("self")
+        elif code.co_argcount and code.co_varnames[0] == "self":
+            layer = frame.f_locals.get("self")
+            if isinstance(layer, MessagePassing):
+                return layer
+        frame = frame.f_back
+    return None
 
 
 def validate_graph(
@@ -100,25 +188,75 @@ class _CachedSpMM(torch.autograd.Function):
 
 
 class SparseAdj(Tensor):
-    """A ``torch.sparse_csr`` adjacency that remembers its transpose.
+    """A ``torch.sparse_csr`` adjacency that remembers its transpose and its normalisation.
 
     It is a real sparse CSR tensor, so PyG convolutions accept it wherever they accept ``adj_t``.
     ``torch.sparse.mm(adj, x)`` (what PyG's ``spmm`` calls for sum aggregation) runs through an
     autograd function whose backward multiplies by the transpose, built once on first use, instead
     of letting autograd transpose the CSR matrix on every backward pass (2.6x faster backward on
     ogbl-ddi; identical gradients).
+
+    Args:
+        plain: the (N, N) ``torch.sparse_csr`` tensor.
+        kind: ``"gcn"``, ``"mean"`` or ``"sum"`` when it is :meth:`GraphIndex.adj_t` of that
+            kind: a PyG layer that would normalise a ``gcn``/``mean`` adjacency again, or read its
+            edges, then raises :class:`AdjacencyKindError` (see the module docstring); ``None``
+            (default) checks nothing.
+        simple: the graph has no self-loops and no duplicate edges (``sum`` only: otherwise a PyG
+            layer reading its edges raises, as its sparse path treats them differently).
     """
 
     @staticmethod
-    def __new__(cls, plain: Tensor) -> SparseAdj:
+    def __new__(cls, plain: Tensor, kind: str | None = None, simple: bool = True) -> SparseAdj:
         out = Tensor._make_subclass(cls, plain)
-        out.plain, out._t = plain, None
+        out.plain, out._t, out.kind, out.simple = plain, None, kind, simple
+        out._rebuild = None  # dtype -> SparseAdj computed in that dtype (GraphIndex.adj_t)
         return out
 
     def to(self, *args, **kwargs) -> SparseAdj:
-        """``Tensor.to`` that stays a :class:`SparseAdj` (its transpose is rebuilt lazily)."""
+        """``Tensor.to`` that stays a :class:`SparseAdj` (its transpose is rebuilt lazily).
+
+        A floating dtype other than the current one recomputes the values in that dtype when the
+        adjacency came from a :class:`GraphIndex` that is still alive, rather than casting rounded
+        float32 values.
+        """
+        device, dtype, *_ = torch._C._nn._parse_to(*args, **kwargs)
+        index = self._rebuild() if self._rebuild is not None else None
+        if dtype is not None and dtype != self.dtype and dtype.is_floating_point and index:
+            other = index.adj_t(self.kind, dtype=dtype)
+            return other if device is None else other.to(device)
         plain = self.plain.to(*args, **kwargs)
-        return self if plain is self.plain else SparseAdj(plain)
+        if plain is self.plain:
+            return self
+        out = SparseAdj(plain, self.kind, self.simple)
+        out._rebuild = self._rebuild
+        return out
+
+    def _checked(self) -> bool:
+        return self.kind in _NORMALISED or (self.kind == "sum" and not self.simple)
+
+    def _refuse(self, layer, action: str) -> AdjacencyKindError:
+        if self.kind in _NORMALISED and action == "sum over":
+            return AdjacencyKindError(
+                f"{layer} sums over its neighbours by definition (an unnormalised sum), but got "
+                f"adj_t({self.kind!r}), which is normalised ({_NORMALISED[self.kind][0]}) and "
+                "gives other outputs than edge_index: pass adj_t('sum')."
+            )
+        if self.kind in _NORMALISED:
+            formula, hint = _NORMALISED[self.kind]
+            return AdjacencyKindError(
+                f"{layer} would {action} adj_t({self.kind!r}), which is already normalised "
+                f"({formula}): it would be normalised twice and give other outputs than "
+                "edge_index. Pass adj_t('sum') to PyG layers that normalise or aggregate "
+                f"themselves (the same outputs as edge_index); adj_t({self.kind!r}) is for "
+                f"layers that only sum over it: {hint}."
+            )
+        return AdjacencyKindError(
+            f"{layer} would {action} adj_t('sum') of a graph with self-loops or duplicate edges; "
+            "PyG's sparse-adjacency path adds self-loops and merges duplicate edges differently "
+            "from its edge_index path, so the outputs would differ. Pass edge_index, or remove "
+            "self-loops and duplicates first (torch_geometric.utils.remove_self_loops, coalesce)."
+        )
 
     def transposed(self) -> Tensor:
         if self._t is None:
@@ -131,6 +269,20 @@ class SparseAdj(Tensor):
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        adj = args[0] if args and isinstance(args[0], SparseAdj) else None
+        if adj is not None and adj._checked():
+            normalised = adj.kind in _NORMALISED
+            if func is torch.sparse.mm:
+                reduce = args[2] if len(args) > 2 else kwargs.get("reduce", "sum")
+                summed = reduce in ("sum", "add")
+                action = "sum over" if summed else f"aggregate with {reduce!r} over"
+                check = normalised  # a sum over adj_t('sum') is the edge_index sum
+            else:
+                action, check = "read the edges of", func in _EDGE_READS
+            if check:
+                layer = _calling_layer(sum_only=action == "sum over")
+                if layer is not None:
+                    raise adj._refuse(layer, action)
         if (
             func is torch.sparse.mm
             and len(args) == 2
@@ -170,7 +322,7 @@ class GraphIndex:
         self.in_degree = torch.bincount(dst, minlength=self.num_nodes)  # (N,)
         self.indptr = torch.zeros(self.num_nodes + 1, dtype=torch.long)
         torch.cumsum(self.in_degree, 0, out=self.indptr[1:])
-        self._adj: dict[str, Tensor] = {}
+        self._adj: dict[tuple[str, torch.dtype], SparseAdj] = {}
 
     @classmethod
     def from_data(cls, data) -> GraphIndex:
@@ -185,33 +337,54 @@ class GraphIndex:
     def neighbors(self, node: int) -> Tensor:
         return self.indices[self.indptr[node] : self.indptr[node + 1]]
 
-    def adj_t(self, kind: AdjKind = "gcn") -> SparseAdj:
+    def adj_t(self, kind: AdjKind = "gcn", dtype: torch.dtype | None = None) -> SparseAdj:
         """The cached (N, N) ``torch.sparse_csr`` adjacency, rows = targets, for ``conv(x, adj_t)``.
 
         ``gcn``: D^-1/2 (A + I) D^-1/2 with degrees counted after adding self-loops (as PyG's
         ``gcn_norm``); ``mean``: D^-1 A (isolated nodes aggregate to zero); ``sum``: A with
-        duplicate edges counted once per occurrence.
+        duplicate edges counted once per occurrence. ``sum`` goes into any PyG convolution in
+        place of ``edge_index``; ``gcn``/``mean`` only into layers that sum over them (see the
+        module docstring; other uses raise :class:`AdjacencyKindError`).
+
+        Args:
+            kind: ``"gcn"``, ``"mean"`` or ``"sum"``.
+            dtype: floating dtype of the values, computed in that dtype (a float64 model gets
+                float64 normalisation, not rounded float32 values); default
+                ``torch.get_default_dtype()``. One cached adjacency per (kind, dtype).
         """
         if kind not in ADJ_KINDS:
             raise ValueError(f"unknown adjacency kind {kind!r}; valid: {', '.join(ADJ_KINDS)}")
-        if kind not in self._adj:
-            self._adj[kind] = self._build(kind)
-        return self._adj[kind]
+        dtype = torch.get_default_dtype() if dtype is None else dtype
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise TypeError(f"adj_t dtype must be a floating torch.dtype, got {dtype!r}")
+        key = (kind, dtype)
+        if key not in self._adj:
+            self._adj[key] = self._build(kind, dtype)
+        return self._adj[key]
 
-    def _build(self, kind: str) -> Tensor:
+    def _build(self, kind: str, dtype: torch.dtype) -> SparseAdj:
         n = self.num_nodes
+        simple = True
         if kind == "gcn":
-            indptr, cols, val = self._gcn_csr(self.rows(), self.indices)
+            indptr, cols, val = self._gcn_csr(self.rows(), self.indices, dtype)
         else:
             indptr, cols = self.indptr, self.indices
-            val = torch.ones(self.num_edges)
+            val = torch.ones(self.num_edges, dtype=dtype)
             if kind == "mean":
-                val = val / self.in_degree.clamp(min=1).float()[self.rows()]
+                val = val / self.in_degree.clamp(min=1).to(dtype)[self.rows()]
+            else:  # sorted by (row, column): a loop is row == column, a duplicate a repeated key
+                rows = self.rows()
+                key = rows * max(n, 1) + cols
+                simple = not bool((rows == cols).any() or (key[1:] == key[:-1]).any())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-            return SparseAdj(torch.sparse_csr_tensor(indptr, cols, val, (n, n)))
+            out = SparseAdj(torch.sparse_csr_tensor(indptr, cols, val, (n, n)), kind, simple)
+        out._rebuild = weakref.ref(self)
+        return out
 
-    def _gcn_csr(self, rows: Tensor, cols: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _gcn_csr(
+        self, rows: Tensor, cols: Tensor, dtype: torch.dtype = torch.float32
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """CSR of D^-1/2 (A + I) D^-1/2: self-loops dropped, then exactly one per row.
 
         The index is already sorted by (row, column), so each row's loop is inserted at its
@@ -240,7 +413,7 @@ class GraphIndex:
         deg = self.in_degree - n_loops + 1  # (N,) entries per row, the loop included
         indptr = torch.zeros(n + 1, dtype=torch.long)
         torch.cumsum(deg, 0, out=indptr[1:])
-        dinv = deg.to(torch.float32).pow_(-0.5)
+        dinv = deg.to(dtype).pow_(-0.5)  # in the requested dtype, not float32 cast afterwards
         val = torch.repeat_interleave(dinv, deg, output_size=m)
         val.mul_(dinv[out_cols])
         return indptr, out_cols, val
@@ -249,6 +422,8 @@ class GraphIndex:
         return f"{self.__class__.__name__}(num_nodes={self.num_nodes}, num_edges={self.num_edges})"
 
 
-def adjacency(edge_index: Tensor, num_nodes: int, kind: AdjKind = "gcn") -> Tensor:
+def adjacency(
+    edge_index: Tensor, num_nodes: int, kind: AdjKind = "gcn", dtype: torch.dtype | None = None
+) -> SparseAdj:
     """One-off normalised ``adj_t`` for a graph that is not reused (e.g. a sampled mini-batch)."""
-    return GraphIndex(edge_index, num_nodes).adj_t(kind)
+    return GraphIndex(edge_index, num_nodes).adj_t(kind, dtype)
