@@ -77,7 +77,7 @@ def _branch_conv(model: str, cfg: dict, n_inputs: int) -> ConvFactory:
         )
     heads = 1
     if model == "gat":
-        heads = cfg.get("heads", 8)
+        heads = cfg["heads"]  # the model options, its registry defaults included
         if heads % n_inputs:
             raise ValueError(
                 f"la_style=branch splits GAT's {heads} heads over {n_inputs} inputs; "

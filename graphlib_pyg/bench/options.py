@@ -152,39 +152,19 @@ def check_options(values: dict, schema: dict, where: str) -> dict:
 
 
 def run_options(model: str, trainer: str = "backprop", augment: str = "none") -> dict | None:
-    """Every option a benchmark run accepts, with its default; ``None`` when the trainer is
-    not one this table knows (it then checks its own options).
-
-    backprop: the training defaults, the model's registry options and, with ``augment="la"``,
-    the ``la_*`` options. The layer-local trainers: their own defaults and their variant's
-    options (plus ``heads`` for GAT), as their constructors check them. Heuristics (models
-    that are not trained): none.
-    """
-    from graphlib_pyg.augment.la import LA_OPTIONS
-    from graphlib_pyg.nn.link.heuristics import HEURISTICS
+    """Every option a benchmark run accepts, with its default, as the trainer declares it
+    (``option_defaults`` of the trainer contract); ``None`` for a name no table knows (the
+    harness reports that name itself)."""
     from graphlib_pyg.nn.registry import MODELS
-    from graphlib_pyg.train import auxiliary, forward, local, topdown
-    from graphlib_pyg.train.backprop import TRAIN_DEFAULTS
+    from graphlib_pyg.train.registry import MODEL_TRAINERS, TRAINERS, trainer_for
 
-    if model in HEURISTICS or trainer == "heuristic":
-        return {}
-    if trainer == "backprop":
-        if model not in MODELS:
-            return None
-        return {
-            **TRAIN_DEFAULTS,
-            **MODELS[model].options,
-            **(LA_OPTIONS if augment == "la" else {}),
-        }
-    if trainer in forward.VARIANTS:
-        own = {**forward.FORWARD_DEFAULTS, **forward.VARIANTS[trainer]["options"]}
-    elif trainer in topdown.TOPDOWN_TRAINERS:
-        own = {**local.LOCAL_DEFAULTS, **topdown.TOPDOWN_OPTIONS}
-    elif trainer in auxiliary.AUX_METHODS:
-        own = {**auxiliary.AUX_DEFAULTS, **auxiliary.AUX_METHODS[trainer][1]}
-    else:
+    trainer = trainer_for(model, trainer)
+    if trainer not in TRAINERS or (model not in MODELS and model not in MODEL_TRAINERS):
         return None
-    return {**own, **(local.GAT_DEFAULTS if model == "gat" else {})}
+    try:
+        return TRAINERS[trainer].option_defaults(model, augment)
+    except KeyError:  # a model this trainer has no table for: its constructor says so
+        return None
 
 
 def check_run_options(

@@ -39,6 +39,7 @@ from graphlib_pyg.train.local import (
     NodeObjective,
     Stream,
     engine_from_config,
+    gat_defaults,
     l2_rows,
     trainer_config,
 )
@@ -180,6 +181,10 @@ class AuxTrainer:
     own_defaults = True  # ForwardGNN's experiment-script defaults (LOCAL_DEFAULTS)
 
     method = "auglocal"
+
+    @classmethod
+    def option_defaults(cls, model: str, augment: str = "none") -> dict:
+        return {**AUX_DEFAULTS, **AUX_METHODS[cls.method][1], **gat_defaults(model)}
 
     def __init__(
         self,

@@ -73,6 +73,8 @@ class BackpropTrainer:
             )
         self.trainer = table[kind](task, model, config, progress, augment)
 
+    option_defaults = ModelTrainer.option_defaults
+
     def run(self, seed: int = 0, run: int | None = None) -> RunResult:
         """Train with ``seed`` on split ``run`` (default: ``seed``)."""
         return self.trainer.run(seed, run)

@@ -143,6 +143,18 @@ class ModelTrainer:
     def _graph_arg(self, graph) -> object:
         return graph_input(self.spec, self.task.index(graph), graph.edge_index)
 
+    @classmethod
+    def option_defaults(cls, model: str, augment: str = "none") -> dict:
+        """Every option a run of ``model`` takes, with its default: the training options, the
+        model's registry options and, with ``augment="la"``, the local-augmentation options."""
+        spec = resolve(model, MODELS, "model")
+        out = {**TRAIN_DEFAULTS, **spec.options}
+        if augment == "la":
+            from graphlib_pyg.augment.la import LA_OPTIONS
+
+            out.update(LA_OPTIONS)
+        return out
+
     def run(self, seed: int = 0, run: int | None = None) -> RunResult:
         raise NotImplementedError
 

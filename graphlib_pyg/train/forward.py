@@ -35,6 +35,7 @@ from graphlib_pyg.train.local import (
     NodeObjective,
     Stream,
     engine_from_config,
+    gat_defaults,
     trainer_config,
 )
 from graphlib_pyg.utils import seed_everything
@@ -300,6 +301,10 @@ class ForwardTrainer:
     own_defaults = True  # ForwardGNN's experiment-script defaults (LOCAL_DEFAULTS)
 
     variant = "sf"
+
+    @classmethod
+    def option_defaults(cls, model: str, augment: str = "none") -> dict:
+        return {**FORWARD_DEFAULTS, **VARIANTS[cls.variant]["options"], **gat_defaults(model)}
 
     def __init__(
         self,

@@ -20,6 +20,10 @@ class HeuristicTrainer:
 
     own_defaults = True  # no options at all
 
+    @classmethod
+    def option_defaults(cls, model: str, augment: str = "none") -> dict:
+        return {}
+
     def __init__(self, task, model: str, config: dict | None = None, progress=None) -> None:
         resolve(model, HEURISTICS, "heuristic")
         if config:

@@ -26,16 +26,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphlib_pyg.data.graph import GraphIndex
 from graphlib_pyg.data.tasks import LinkTask, NodeTask
-from graphlib_pyg.nn.conv.gat import CSRGATConv
 from graphlib_pyg.train.base import Curve, RunResult, Selector
+from graphlib_pyg.train.local_layers import (  # noqa: F401  (the engine's public names)
+    LOCAL_CONVS,
+    ConvFactory,
+    LocalConv,
+    LocalGraph,
+    Stream,
+    _check_kind,
+    _dropout,
+    l2_rows,
+)
 
-#: Layer kinds with a local layer; GCN and SAGE have the cached path for frozen inputs.
-LOCAL_CONVS = ("gcn", "sage", "gat")
 SCHEDULES = ("greedy", "joint")
 #: Options shared by the layer-local trainers (ForwardGNN's experiment scripts' values).
 LOCAL_DEFAULTS: dict = {
@@ -50,110 +55,6 @@ LOCAL_DEFAULTS: dict = {
 }
 #: GAT's extra option (ForwardGNN: ``GATConv(in, 128 // 4, heads=4)``).
 GAT_DEFAULTS: dict = {"heads": 4}
-
-
-#: ``make_conv(in_channels, out_channels)``: an injected PyG convolution for local layers.
-ConvFactory = Callable[[int, int], nn.Module]
-
-
-def _check_kind(kind) -> None:
-    if not callable(kind) and kind not in LOCAL_CONVS:
-        raise ValueError(
-            f"no local layer for {kind!r}; valid: {', '.join(LOCAL_CONVS)} or a factory "
-            "make_conv(in_channels, out_channels)"
-        )
-
-
-def l2_rows(x: Tensor) -> Tensor:
-    """Rows scaled to unit L2 norm (zero rows stay zero)."""
-    return x / (x.norm(dim=1, keepdim=True) + 1e-8)
-
-
-class LocalGraph:
-    """A graph that layers propagate over, with its normalised adjacencies built once.
-
-    Args:
-        edge_index: (2, E) edges, source to target.
-        num_nodes: number of nodes (virtual nodes included).
-    """
-
-    def __init__(self, edge_index: Tensor, num_nodes: int) -> None:
-        self.edge_index, self.num_nodes = edge_index, int(num_nodes)
-        self.index = GraphIndex(edge_index, num_nodes)
-
-    def adj(self, kind: str) -> Tensor:
-        return self.index.adj_t(kind)
-
-
-@dataclass
-class Stream:
-    """One input a layer processes: a graph and the node features entering the first layer."""
-
-    graph: LocalGraph
-    x: Tensor
-
-
-class LocalConv(nn.Module):
-    """One locally trained GNN layer, ``act(conv(x))``, split into ``prepare`` and ``forward``.
-
-    ``prepare(x, graph)`` returns what the trainable part needs. For GCN that is ``Â x`` and for
-    SAGE ``(mean_j x_j, x)``, so a frozen input is propagated once and ``forward`` is only the
-    linear maps; ``relu(lin(Â x))`` is PyG's ``GCNConv`` and ``lin_l(mean) + lin_r(x)`` its
-    ``SAGEConv``, computed in a different order. GAT attention depends on the weights, so its
-    ``prepare`` is ``(x, edge_index)`` and ``forward`` runs PyG's ``GATConv`` (heads concatenated,
-    self-loops added; computed by :class:`~graphlib_pyg.nn.conv.gat.CSRGATConv`) every step.
-    Every kind ends in a ReLU, as ForwardGNN's layers do.
-
-    Any other layer is injected as a factory ``make_conv(in_channels, out_channels)`` returning a
-    PyG convolution called as ``conv(x, edge_index)`` (e.g. ``lambda i, o: GINConv(Linear(i, o))``);
-    it runs uncached, like GAT.
-
-    Args:
-        kind: ``"gcn"``, ``"sage"``, ``"gat"`` or a ``make_conv`` factory.
-        in_channels, out_channels: widths (GAT: ``out_channels`` split over ``heads``).
-        heads: GAT attention heads.
-    """
-
-    def __init__(
-        self, kind: str | ConvFactory, in_channels: int, out_channels: int, heads: int = 1
-    ) -> None:
-        super().__init__()
-        _check_kind(kind)
-        self.out_channels = out_channels
-        if callable(kind):
-            self.kind, self.cacheable = "custom", False
-            self.conv = kind(in_channels, out_channels)
-            return
-        self.kind, self.cacheable = kind, kind != "gat"
-        if kind == "gat":
-            if out_channels % heads:
-                raise ValueError(f"GAT width {out_channels} is not divisible by heads={heads}")
-            self.conv = CSRGATConv(in_channels, out_channels // heads, heads=heads)
-        else:
-            self.lin = nn.Linear(in_channels, out_channels)
-            sage = kind == "sage"
-            self.lin_r = nn.Linear(in_channels, out_channels, bias=False) if sage else None
-
-    def prepare(self, x: Tensor, graph: LocalGraph) -> tuple:
-        if self.kind == "gcn":
-            return (graph.adj("gcn") @ x,)
-        if self.kind == "sage":
-            return graph.adj("mean") @ x, x
-        return x, graph.edge_index
-
-    def forward(self, *prepared) -> Tensor:
-        if self.kind in ("gat", "custom"):
-            return self.conv(*prepared).relu()
-        out = self.lin(prepared[0])
-        if self.lin_r is not None:
-            out = out + self.lin_r(prepared[1])
-        return out.relu()
-
-
-def _dropout(prepared: tuple, p: float, training: bool) -> tuple:
-    if p <= 0 or not training:
-        return prepared
-    return tuple(F.dropout(t, p, True) if t.is_floating_point() else t for t in prepared)
 
 
 class LocalObjective:
@@ -423,6 +324,11 @@ def engine_from_config(kind: str, c: dict, schedule: str = "greedy", progress=No
     )
 
 
+def gat_defaults(model) -> dict:
+    """GAT's extra option (:data:`GAT_DEFAULTS`) where the model is GAT."""
+    return dict(GAT_DEFAULTS) if model == "gat" else {}
+
+
 def trainer_config(
     name: str, task, model: str, defaults: dict, config: dict | None, link: bool = False
 ) -> tuple[dict, str]:
@@ -439,7 +345,7 @@ def trainer_config(
     else:
         what = "single-label node or link" if link else "single-label node"
         raise TypeError(f"trainer {name!r} needs a {what} task; {task.name!r} is not one")
-    defaults = {**defaults, **(GAT_DEFAULTS if model == "gat" else {})}
+    defaults = {**defaults, **gat_defaults(model)}
     unknown = set(config or {}) - set(defaults)
     if unknown:
         raise TypeError(

@@ -38,6 +38,7 @@ from graphlib_pyg.train.local import (
     LOCAL_DEFAULTS,
     EarlyStopping,
     LocalConv,
+    gat_defaults,
     l2_rows,
     trainer_config,
 )
@@ -264,6 +265,10 @@ class TopDownTrainer:
 
     mode = "top2input"
     own_defaults = True  # ForwardGNN's (LOCAL_DEFAULTS, TOPDOWN_OPTIONS)
+
+    @classmethod
+    def option_defaults(cls, model: str, augment: str = "none") -> dict:
+        return {**LOCAL_DEFAULTS, **TOPDOWN_OPTIONS, **gat_defaults(model)}
 
     def __init__(
         self,

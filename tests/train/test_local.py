@@ -111,8 +111,8 @@ def test_auxiliary_trainers_learn(trainer):
 def test_engine_rejects_bad_settings():
     with pytest.raises(ValueError, match="unknown schedule"):
         LocalEngine("gcn", 2, 8, schedule="sideways")
-    with pytest.raises(ValueError, match="no local layer for 'gin'"):
-        LocalEngine("gin", 2, 8)
+    with pytest.raises(ValueError, match="no local layer for 'gnc'"):
+        LocalEngine("gnc", 2, 8)
     with pytest.raises(ValueError, match="not divisible by heads"):
         LocalConv("gat", 4, 6, heads=4)
 
@@ -138,3 +138,15 @@ def test_any_pyg_convolution_can_be_injected():
         result = engine.fit(obj)
         assert result.test > 0.8, (schedule, result)
     assert not LocalConv(make_gin, 4, 4).cacheable
+
+
+def test_any_resolver_convolution_is_a_local_layer():
+    """The local layers take the conv resolver's names: GIN layers train uncached."""
+    from graphlib_pyg.train.local_layers import LocalConv
+
+    conv = LocalConv("gin", 6, 8)
+    assert not conv.cacheable and type(conv.conv).__name__ == "GINConv"
+    task = load_task("csbm", num_nodes=300, homophily=0.9)
+    engine = LocalEngine("gin", num_layers=2, hidden=16, lr=0.01, epochs=60)
+    result = engine.fit(SFObjective(task, task.split(0)))
+    assert result.test > 0.7
