@@ -13,11 +13,13 @@ from graphlib_pyg.train.auxiliary import AUX_TRAINERS
 from graphlib_pyg.train.backprop import BackpropTrainer
 from graphlib_pyg.train.forward import FORWARD_TRAINERS
 from graphlib_pyg.train.heuristic import HeuristicTrainer
+from graphlib_pyg.train.propagation import LabelPropagationTrainer
 from graphlib_pyg.train.topdown import TOPDOWN_TRAINERS
 
 TRAINERS: dict[str, object] = {
     "backprop": BackpropTrainer,
     "heuristic": HeuristicTrainer,
+    "propagation": LabelPropagationTrainer,
     **FORWARD_TRAINERS,
     **TOPDOWN_TRAINERS,
     **AUX_TRAINERS,
@@ -27,6 +29,7 @@ TRAINERS: dict[str, object] = {
 #: default trainer is asked for.
 MODEL_TRAINERS: dict[str, str] = {
     **{name: "heuristic" for name in HEURISTICS},
+    "lp": "propagation",
 }
 
 
