@@ -8,14 +8,16 @@ fresh scatter over ``edge_index`` (``benchmarks/perf/fullbatch.py``).
 
 Which kind goes where: ``adj_t("sum")`` (the plain adjacency) is the drop-in for ``edge_index`` in
 any PyG convolution, with the same outputs (GCNConv, SAGEConv with any aggregation, GINConv,
-GATConv). ``adj_t("gcn")`` and ``adj_t("mean")`` are already normalised: they are for layers that
-only sum over them (``GCNConv(normalize=False)`` then equals ``GCNConv()`` on ``edge_index``;
-``SAGEConv(aggr="sum")`` fed ``adj_t("mean")`` equals ``SAGEConv()`` on ``edge_index``; a summing
-GINConv fed ``adj_t("mean")`` aggregates by the mean). A PyG layer that would normalise them again
-(GCN normalisation, a mean/max/min aggregation) or read their edges (attention, self-loop
-insertion) raises :class:`AdjacencyKindError` naming the kind to use, instead of silently computing
-something else; so does a layer reading the edges of ``adj_t("sum")`` of a graph with self-loops
-or duplicate edges, which PyG's sparse path treats differently from its ``edge_index`` path.
+GATConv). ``adj_t("gcn")`` and ``adj_t("mean")`` are already normalised, for layers that only sum
+over them: ``GCNConv(normalize=False)`` fed ``adj_t("gcn")`` equals ``GCNConv()`` on ``edge_index``,
+``SAGEConv(aggr="sum")`` fed ``adj_t("mean")`` equals ``SAGEConv()`` on ``edge_index``. Any other
+use of a normalised kind in a PyG layer raises :class:`AdjacencyKindError` naming the kind to use,
+instead of silently computing something else: normalising it again (GCN normalisation, a
+mean/max/min aggregation), reading its edges (attention, self-loop insertion), or summing over it
+in GINConv, SAGEConv or GCNConv with a normalisation they do not stand for. So does a layer reading
+the edges of ``adj_t("sum")`` of a graph with self-loops or duplicate edges, which PyG's sparse
+path treats differently from its ``edge_index`` path. Other layers that sum over a sparse
+adjacency (GCN2Conv, DAGNN's propagation) are not checked.
 """
 
 from __future__ import annotations
@@ -32,16 +34,16 @@ from graphlib_pyg.typing import AdjKind
 
 ADJ_KINDS: tuple[str, ...] = ("gcn", "mean", "sum")
 
-#: What each normalised kind already holds, and the PyG layers that only sum over it.
+#: What each normalised kind holds, and which PyG layer fed it equals which layer on edge_index.
 _NORMALISED = {
     "gcn": (
         "D^-1/2 (A + I) D^-1/2",
-        "GCNConv(normalize=False), whose output then equals GCNConv() on edge_index",
+        "feed adj_t('gcn') to GCNConv(normalize=False) for GCNConv()'s outputs on edge_index",
     ),
     "mean": (
         "D^-1 A",
-        "SAGEConv(aggr='sum') or LinearFirstSAGEConv(aggr='sum'), whose output then equals "
-        "SAGEConv(aggr='mean') on edge_index",
+        "feed adj_t('mean') to SAGEConv(aggr='sum') (or LinearFirstSAGEConv(aggr='sum')) for "
+        "SAGEConv(aggr='mean')'s outputs on edge_index",
     ),
 }
 #: Reads of a sparse tensor's edges or values: what PyG does to re-normalise an adjacency, add
@@ -72,34 +74,49 @@ class AdjacencyKindError(ValueError):
 
 
 @functools.cache
-def _sum_only_code() -> frozenset:
-    """Code of the PyG methods that sum over a sparse adjacency for layers whose aggregation is an
-    unnormalised sum by definition (GIN's injective sum): a normalised adjacency changes those
-    models rather than standing in for ``edge_index``."""
-    from torch_geometric.nn import GINConv
+def _summing_layers() -> dict:
+    """The code of PyG's summing ``message_and_aggregate`` methods -> the normalised kinds the
+    layer may sum over: GCN's for ``GCNConv``, the mean for ``SAGEConv``, none for ``GINConv``
+    (its aggregation is an unnormalised sum by definition). Other layers are not checked."""
+    from torch_geometric.nn import GCNConv, GINConv, SAGEConv
 
-    return frozenset({GINConv.message_and_aggregate.__code__})
+    return {
+        GCNConv.message_and_aggregate.__code__: ("gcn",),
+        SAGEConv.message_and_aggregate.__code__: ("mean",),
+        GINConv.message_and_aggregate.__code__: (),
+    }
 
 
-def _calling_layer(sum_only: bool = False):
+def _summing_layer(kind: str):
+    """``(layer, kinds it may sum over)`` for the layer of :func:`_summing_layers` summing over
+    ``adj_t(kind)`` right now, if ``kind`` is not one of them; else ``None``. A cheap identity test
+    of a few frames' code, as it runs on every product with a normalised adjacency."""
+    table = _summing_layers()
+    frame = sys._getframe(2)
+    for _ in range(6):
+        if frame is None:
+            return None
+        allowed = table.get(frame.f_code)
+        if allowed is not None:
+            return None if kind in allowed else (frame.f_locals.get("self"), allowed)
+        frame = frame.f_back
+    return None
+
+
+def _calling_layer():
     """The PyG ``MessagePassing`` layer whose method is running, or ``None`` (user code).
 
-    Walks up from the caller of the torch function to the first method frame (first argument
-    ``self``), reading only that frame's locals; with ``sum_only``, only a frame running one of
-    :func:`_sum_only_code` counts (a cheap identity test, as it runs on every product).
+    Walks up from the caller of the torch function to the first method frame whose ``self`` is a
+    ``MessagePassing``, reading only the locals of frames of methods.
     """
-    codes = _sum_only_code() if sum_only else None
-    if codes is None:
-        from torch_geometric.nn import MessagePassing
+    from torch_geometric.nn import MessagePassing
+
     frame = sys._getframe(2)
-    for _ in range(6 if sum_only else 48):
+    for _ in range(48):
         if frame is None:
             return None
         code = frame.f_code
-        if codes is not None:
-            if code in codes:
-                return frame.f_locals.get("self")
-        elif code.co_argcount and code.co_varnames[0] == "self":
+        if code.co_argcount and code.co_varnames[0] == "self":
             layer = frame.f_locals.get("self")
             if isinstance(layer, MessagePassing):
                 return layer
@@ -235,21 +252,22 @@ class SparseAdj(Tensor):
     def _checked(self) -> bool:
         return self.kind in _NORMALISED or (self.kind == "sum" and not self.simple)
 
-    def _refuse(self, layer, action: str) -> AdjacencyKindError:
+    def _refuse(self, layer, action: str, allowed: tuple[str, ...] = ()) -> AdjacencyKindError:
         if self.kind in _NORMALISED and action == "sum over":
+            uses = "; ".join(_NORMALISED[k][1] for k in allowed)
             return AdjacencyKindError(
-                f"{layer} sums over its neighbours by definition (an unnormalised sum), but got "
-                f"adj_t({self.kind!r}), which is normalised ({_NORMALISED[self.kind][0]}) and "
-                "gives other outputs than edge_index: pass adj_t('sum')."
+                f"{layer} sums over adj_t({self.kind!r}) ({_NORMALISED[self.kind][0]}), which "
+                "is neither edge_index's plain sum nor a normalisation this layer stands for: "
+                "pass adj_t('sum') (the same outputs as edge_index)"
+                + (f", or {uses}." if uses else ".")
             )
         if self.kind in _NORMALISED:
-            formula, hint = _NORMALISED[self.kind]
+            formula, use = _NORMALISED[self.kind]
             return AdjacencyKindError(
                 f"{layer} would {action} adj_t({self.kind!r}), which is already normalised "
                 f"({formula}): it would be normalised twice and give other outputs than "
                 "edge_index. Pass adj_t('sum') to PyG layers that normalise or aggregate "
-                f"themselves (the same outputs as edge_index); adj_t({self.kind!r}) is for "
-                f"layers that only sum over it: {hint}."
+                f"themselves (the same outputs as edge_index), or {use}."
             )
         return AdjacencyKindError(
             f"{layer} would {action} adj_t('sum') of a graph with self-loops or duplicate edges; "
@@ -271,18 +289,7 @@ class SparseAdj(Tensor):
         kwargs = kwargs or {}
         adj = args[0] if args and isinstance(args[0], SparseAdj) else None
         if adj is not None and adj._checked():
-            normalised = adj.kind in _NORMALISED
-            if func is torch.sparse.mm:
-                reduce = args[2] if len(args) > 2 else kwargs.get("reduce", "sum")
-                summed = reduce in ("sum", "add")
-                action = "sum over" if summed else f"aggregate with {reduce!r} over"
-                check = normalised  # a sum over adj_t('sum') is the edge_index sum
-            else:
-                action, check = "read the edges of", func in _EDGE_READS
-            if check:
-                layer = _calling_layer(sum_only=action == "sum over")
-                if layer is not None:
-                    raise adj._refuse(layer, action)
+            adj._check_use(func, args, kwargs)
         if (
             func is torch.sparse.mm
             and len(args) == 2
@@ -293,6 +300,27 @@ class SparseAdj(Tensor):
             return _CachedSpMM.apply(args[1], args[0])
         with torch._C.DisableTorchFunctionSubclass():
             return func(*args, **kwargs)
+
+    def _check_use(self, func, args, kwargs) -> None:
+        """Raise :class:`AdjacencyKindError` if a PyG layer is about to use this adjacency in a
+        way that gives other outputs than ``edge_index`` (see the module docstring)."""
+        if func is torch.sparse.mm:
+            if self.kind not in _NORMALISED:  # a product with adj_t('sum') is edge_index's
+                return
+            reduce = args[2] if len(args) > 2 else kwargs.get("reduce", "sum")
+            if reduce in ("sum", "add"):
+                hit = _summing_layer(self.kind)
+                if hit is not None:
+                    raise self._refuse(hit[0], "sum over", hit[1])
+                return
+            action = f"aggregate with {reduce!r} over"
+        elif func in _EDGE_READS:
+            action = "read the edges of"
+        else:
+            return
+        layer = _calling_layer()
+        if layer is not None:
+            raise self._refuse(layer, action)
 
 
 class GraphIndex:

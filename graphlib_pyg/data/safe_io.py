@@ -272,8 +272,12 @@ def trusted_loading() -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in (_FORCE, _FORCE_NO)}
     os.environ[_FORCE] = "1"
     os.environ.pop(_FORCE_NO, None)
+    # Only what is not allowed yet: leaving ``safe_globals`` removes every global it added, which
+    # would also drop PyG's own registrations (Data, ...) and those of an enclosing block.
+    known = set(torch.serialization.get_safe_globals())
+    extra = [g for g in _allowed_torch_globals() if g not in known]
     try:
-        with torch.serialization.safe_globals(_allowed_torch_globals()):
+        with torch.serialization.safe_globals(extra):
             yield
     finally:
         for key, value in saved.items():
