@@ -294,7 +294,7 @@ def torch_load(path: str | Path, map_location=None):
         UnsafeFileError: the file needs a global outside the allow-list (it was not unpickled).
         DatasetCorruptError: the file is truncated or not a ``torch.save`` file.
     """
-    path = Path(path)
+    path = shown(path)
     try:
         with trusted_loading():
             return torch.load(path, map_location=map_location, weights_only=True)
