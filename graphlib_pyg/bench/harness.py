@@ -71,8 +71,10 @@ def run_benchmark(
         progress: show a progress bar.
 
     Returns:
-        Rows with keys ``model, dataset, trainer, augment, run, seed, metric, val, test,
-        best_epoch, params, epoch_time_s, peak_rss_mb, config`` (and ``curve``).
+        Rows with keys ``model, dataset, trainer, augment, run, seed, metric, peak_rss_mb,
+        config`` and the result's (:meth:`~graphlib_pyg.train.base.RunResult.row`: ``val, test,
+        best_step, step_unit, step_time_s, params``, ``curve``; ``best_epoch`` and
+        ``epoch_time_s`` where a step is an epoch).
     """
     trainer = trainer_for(model, trainer)  # e.g. heuristics: nothing to backpropagate
     trainer_cls = resolve(trainer, TRAINERS, "trainer")
