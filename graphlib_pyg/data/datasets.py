@@ -16,42 +16,31 @@ graph is checked against the dataset's published node and edge counts (:data:`KN
 from __future__ import annotations
 
 import difflib
-import hashlib
 import os
 import shutil
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from torch_geometric.data import Data
 
 from graphlib_pyg.data import safe_io
+from graphlib_pyg.data.cache import CACHE_ENV as CACHE_ENV
+from graphlib_pyg.data.cache import cache_dir, drop_stale, load_rebuilding, mirror
+from graphlib_pyg.data.cache import cache_root as cache_root
 from graphlib_pyg.data.readers import trusted
-from graphlib_pyg.data.safe_io import DatasetCorruptError, UnsafeFileError
+from graphlib_pyg.data.safe_io import DatasetCorruptError as DatasetCorruptError
+from graphlib_pyg.data.safe_io import UnsafeFileError as UnsafeFileError
 
 DATA_ENV = "GRAPHLIB_DATA"
-CACHE_ENV = "GRAPHLIB_CACHE"
-
-__all__ = [
-    "DatasetCorruptError",
-    "DatasetNotFoundError",
-    "DatasetSpec",
-    "KNOWN_SIZES",
-    "UnsafeFileError",
-    "load_dataset",
-    "registry",
-]
 
 
 class DatasetNotFoundError(FileNotFoundError):
     """Raw files of a dataset are missing and could not be downloaded."""
 
 
-#: (nodes, directed edges as PyG stores them) of each dataset whose sizes are published: PyG's
-#: dataset tables, checked offline on the raw mirror (shared/data MANIFEST.md / MANIFEST-extra.md).
-#: A loaded graph of another size is refused: its raw files are truncated or modified.
+#: (nodes, directed edges as PyG stores them) as published in PyG's dataset tables and checked on
+#: the raw mirror (shared/data MANIFESTs); a graph of another size has truncated/modified files.
 KNOWN_SIZES: dict[str, tuple[int, int]] = {
     "cora": (2708, 10556),
     "citeseer": (3327, 9104),
@@ -78,10 +67,6 @@ KNOWN_SIZES: dict[str, tuple[int, int]] = {
 
 def data_root() -> Path:
     return Path(os.environ.get(DATA_ENV, "~/.cache/graphlib/data")).expanduser()
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get(CACHE_ENV, "~/.cache/graphlib/processed")).expanduser()
 
 
 @dataclass(frozen=True)
@@ -308,60 +293,6 @@ def missing_files(spec: DatasetSpec, root: Path | None = None) -> list[Path]:
     return out
 
 
-def _mirror(src: Path, dst: Path) -> None:
-    """Recreate ``src``'s folders under ``dst`` and symlink its files; ``processed/`` is skipped."""
-    for dirpath, dirnames, filenames in os.walk(src):
-        dirnames[:] = [d for d in dirnames if d != "processed"]
-        rel = Path(dirpath).relative_to(src)
-        (dst / rel).mkdir(parents=True, exist_ok=True)
-        for f in filenames:
-            target = dst / rel / f
-            source = Path(dirpath) / f
-            if target.is_symlink() and target.resolve() != source.resolve():
-                target.unlink()
-            if not target.exists() and not target.is_symlink():
-                target.symlink_to(source.resolve())
-
-
-def raw_fingerprint(src: Path) -> str:
-    """A short key of every file under ``src`` (path, size, modification time); ``processed/``
-    folders are skipped. Any edit, truncation or replacement of a raw file changes it."""
-    h = hashlib.sha1()
-    if src.is_dir():
-        for dirpath, dirnames, filenames in os.walk(src):
-            dirnames[:] = sorted(d for d in dirnames if d != "processed")
-            for f in sorted(filenames):
-                p = Path(dirpath) / f
-                st = p.stat()
-                h.update(f"{p.relative_to(src)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:12]
-
-
-def cache_dir(name: str, src_root: Path, folder: str | None = None) -> Path:
-    """Where ``name``'s processed files for the raw root ``src_root`` go, as the files are now.
-
-    ``<cache>/<hash of the raw root>/<name>-<raw_fingerprint>`` of the raw folder
-    ``src_root / folder`` (default: the registry's folder of ``name``): files from another root,
-    or from an earlier version of these raw files, are never mistaken for these.
-    """
-    folder = registry()[name].folder if folder is None else folder
-    root_key = hashlib.sha1(str(src_root.resolve()).encode()).hexdigest()[:12]
-    return cache_root() / root_key / f"{name}-{raw_fingerprint(src_root / folder)}"
-
-
-def drop_stale(base: Path, name: str) -> None:
-    """Remove processed folders of ``name`` keyed on earlier versions of its raw files."""
-    if not base.parent.is_dir():
-        return
-    for p in base.parent.iterdir():
-        if p != base and p.is_dir() and p.name.rsplit("-", 1)[0] == name:
-            shutil.rmtree(p, ignore_errors=True)
-
-
-def _processed_files(dst: Path) -> list[Path]:
-    return sorted(p for p in dst.rglob("*.pt") if p.parent.name == "processed")
-
-
 def check_size(spec: DatasetSpec, data, where: Path) -> None:
     """Raise :class:`DatasetCorruptError` if ``data`` is not the size :data:`KNOWN_SIZES` gives."""
     if spec.size is None:
@@ -398,18 +329,24 @@ def load_dataset(name: str, root: str | Path | None = None, **options):
     spec = reg[name]
     src_root = Path(root).expanduser() if root is not None else data_root()
     src = src_root / spec.folder
-    base = cache_dir(name, src_root)
+    base = cache_dir(name, src_root, spec.folder)
     dst = base / spec.folder
     missing = missing_files(spec, src_root)
     if src.is_dir():
-        _mirror(src, dst)
+        mirror(src, dst)
     if spec.family == "ogb" and missing and dst.is_dir():
         # ogb asks an interactive y/N question when the folder exists without its RELEASE file.
         if not (dst / spec.files[0]).exists():
             shutil.rmtree(dst)
     with safe_io.trusted_loading():
         try:
-            dataset = _load_rebuilding(spec, dst, src, options)
+            dataset = load_rebuilding(
+                name,
+                lambda: spec.load(dst.parent, **options),
+                dst,
+                src,
+                lambda d: check_size(spec, d[0], src),
+            )
         except DatasetCorruptError:
             raise
         except Exception as err:  # noqa: BLE001 - re-raised with the dataset named
@@ -427,66 +364,6 @@ def load_dataset(name: str, root: str | Path | None = None, **options):
             ) from err
     drop_stale(base, name)
     return dataset
-
-
-def _load_rebuilding(spec: DatasetSpec, dst: Path, src: Path, options: dict):
-    """``spec.load`` on the cache folder ``dst``; processed files that do not load, or that give a
-    graph of the wrong size, are deleted and rebuilt once from the raw files, with a warning."""
-    load = lambda: spec.load(dst.parent, **options)  # noqa: E731
-    cached = bool(_processed_files(dst))
-    try:
-        dataset = load()
-    except Exception as err:
-        broken = safe_io.unreadable(_processed_files(dst))
-        if not broken:
-            if isinstance(err, DatasetCorruptError):  # a raw file (named in the message)
-                raise type(err)(f"dataset {spec.name!r}: {err}") from err
-            raise
-        reasons = "\n  ".join(broken.values())
-        warnings.warn(
-            f"dataset {spec.name!r}: processed file(s) in the cache could not be loaded and are "
-            f"rebuilt from the raw files in {src}:\n  {reasons}",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        for p in broken:
-            p.unlink()
-        dataset, cached = load(), False
-    try:
-        check_size(spec, dataset[0], src)
-    except DatasetCorruptError:
-        if not cached:
-            raise
-        warnings.warn(
-            f"dataset {spec.name!r}: the processed files in {dst} give a graph of the wrong size; "
-            f"rebuilding them from the raw files in {src}",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        for p in _processed_files(dst):
-            p.unlink()
-        dataset = load()
-        check_size(spec, dataset[0], src)
-    return dataset
-
-
-#: Kept for callers of the former name: :func:`graphlib_pyg.data.safe_io.trusted_loading`.
-ogb_safe_load = safe_io.trusted_loading
-
-
-def ogb_edge_split(dataset) -> dict:
-    """OGB's ``get_edge_split()`` of a link dataset, each split file read ``weights_only=True``
-    (errors name the file); the same dicts of tensors as OGB's reader."""
-    folder = Path(dataset.root) / "split" / dataset.meta_info["split"]
-    if (folder / "split_dict.pt").is_file():
-        return safe_io.torch_load(folder / "split_dict.pt")
-    out = {}
-    for part in ("train", "valid", "test"):
-        blob = safe_io.torch_load(folder / f"{part}.pt")
-        if not isinstance(blob, dict):
-            raise DatasetCorruptError(f"{folder / part}.pt: expected a dict of edge arrays")
-        out[part] = {k: torch.as_tensor(v) for k, v in blob.items()}
-    return out
 
 
 def graph_from_dataset(ds) -> Data:

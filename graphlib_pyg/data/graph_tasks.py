@@ -25,6 +25,7 @@ from torch_geometric.data import Data
 
 from graphlib_pyg.data import datasets as ds
 from graphlib_pyg.data import safe_io
+from graphlib_pyg.data.cache import cache_dir, drop_stale
 
 PEPTIDES_FOLDER = "LRGB/peptides-functional"
 PEPTIDES_CSV = "raw/peptide_multi_class_dataset.csv.gz"
@@ -210,7 +211,7 @@ def load_peptides_func(root: str | Path | None = None) -> GraphTask:
             f"dataset 'peptides-func': missing {', '.join(map(str, missing))} (searched "
             f"{folder}; set {ds.DATA_ENV} to the folder holding LRGB/peptides-functional)"
         )
-    base = ds.cache_dir("peptides-func", src_root, PEPTIDES_FOLDER)
+    base = cache_dir("peptides-func", src_root, PEPTIDES_FOLDER)
     cache = base / "graphs.pt"
     graphs = _cached_peptides(cache, folder / PEPTIDES_CSV) if cache.is_file() else None
     if graphs is None:
@@ -219,7 +220,7 @@ def load_peptides_func(root: str | Path | None = None) -> GraphTask:
         tmp = cache.with_suffix(f".tmp{os.getpid()}")
         torch.save(_pack(graphs), tmp)
         os.replace(tmp, cache)  # atomic: a concurrent reader never sees half a file
-        ds.drop_stale(base, "peptides-func")
+        drop_stale(base, "peptides-func")
     split = _peptides_split(folder / PEPTIDES_SPLIT, len(graphs))
     return GraphTask("peptides-func", graphs, split, "ap", categorical=True)
 

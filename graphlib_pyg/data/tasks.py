@@ -14,9 +14,10 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphlib_pyg.data import datasets as ds
+from graphlib_pyg.data import safe_io, synthetic
 from graphlib_pyg.data import splits as sp
-from graphlib_pyg.data import synthetic
 from graphlib_pyg.data.graph import GraphIndex, validate_graph
+from graphlib_pyg.data.ogb import ogb_link_split
 
 #: Link splits for non-OGB graphs: (val fraction, test fraction, metric).
 LINK_SPLITS = {
@@ -305,7 +306,7 @@ def load_task(
     _check_split(name, split, spec.splits)
     metric = metric or default_metric
     if spec.family == "ogb":
-        with ds.ogb_safe_load():  # split_dict.pt, if any, loads weights_only=True
+        with safe_io.trusted_loading():  # split_dict.pt, if any, loads weights_only=True
             idx = dataset.get_idx_split()
         data.y = data.y.squeeze(1) if data.y.dim() == 2 and data.y.size(1) == 1 else data.y
         s = sp.NodeSplit(idx["train"], idx["valid"], idx["test"])
@@ -353,55 +354,5 @@ def _ogb_link_task(
 ) -> LinkTask:
     _check_split(name, split, ("official",))
     data = ds.graph_from_dataset(dataset)
-    raw = ds.ogb_edge_split(dataset)  # each split file weights_only=True, named on failure
-
-    def pairs(d: dict, key: str) -> Tensor:
-        t = torch.as_tensor(d[key])
-        return t.t().long() if t.dim() == 2 and t.size(1) == 2 else t.long()
-
-    neg_per_pos = None
-    if "source_node" in raw["valid"]:  # ogbl-citation2 / wikikg style: per-positive negatives
-
-        def build(d):
-            src, dst = torch.as_tensor(d["source_node"]), torch.as_tensor(d["target_node"])
-            neg = torch.as_tensor(d["target_node_neg"]) if "target_node_neg" in d else None
-            pos = torch.stack([src, dst]).long()
-            if neg is None:
-                return pos, None
-            k = neg.size(1)
-            return pos, torch.stack([src.repeat_interleave(k), neg.reshape(-1)]).long(), k
-
-        train_pos = build(raw["train"])[0]
-        val_pos, val_neg, neg_per_pos = build(raw["valid"])
-        test_pos, test_neg, _ = build(raw["test"])
-    else:
-        train_pos = pairs(raw["train"], "edge")
-        val_pos, val_neg = pairs(raw["valid"], "edge"), pairs(raw["valid"], "edge_neg")
-        test_pos, test_neg = pairs(raw["test"], "edge"), pairs(raw["test"], "edge_neg")
-
-    def official() -> sp.LinkSplit:
-        graph = Data(edge_index=data.edge_index, num_nodes=data.num_nodes)
-        for key in ("x", "edge_weight"):
-            if key in data:
-                graph[key] = data[key]
-        test_graph = None
-        if val_as_input:  # OGB allows validation edges as model input at test time (collab)
-            test_graph = Data(
-                edge_index=torch.cat([data.edge_index, val_pos, val_pos.flip(0)], 1),
-                num_nodes=data.num_nodes,
-            )
-            if "x" in data:
-                test_graph.x = data.x
-        return sp.LinkSplit(
-            graph,
-            train_pos,
-            val_pos,
-            val_neg,
-            test_pos,
-            test_neg,
-            test_graph,
-            val_as_input=val_as_input,
-            neg_per_pos=neg_per_pos,
-        )
-
-    return LinkTask(name, data, metric, split, splits=[official()], ogb_name=name)
+    official = ogb_link_split(dataset, data, val_as_input)
+    return LinkTask(name, data, metric, split, splits=[official], ogb_name=name)
