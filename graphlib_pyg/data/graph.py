@@ -17,7 +17,7 @@ import weakref
 import torch
 from torch import Tensor
 
-from graphlib_pyg.data.adj_checks import NORMALISED, check_use
+from graphlib_pyg.data.adj_checks import EDGE_READS, NORMALISED, check_use
 from graphlib_pyg.data.adj_checks import AdjacencyKindError as AdjacencyKindError
 from graphlib_pyg.typing import AdjKind
 
@@ -120,15 +120,28 @@ class SparseAdj(Tensor):
             edges, then raises :class:`AdjacencyKindError` (see :mod:`.adj_checks`); ``None``
             (default) checks nothing.
         simple: the graph has no self-loops and no duplicate edges (``sum`` only: otherwise a PyG
-            layer reading its edges raises, as its sparse path treats them differently).
+            layer reading its edges raises, as its sparse path treats them differently);
+            ``None`` (default): found out from the CSR pattern when a layer first reads it.
     """
 
     @staticmethod
-    def __new__(cls, plain: Tensor, kind: str | None = None, simple: bool = True) -> SparseAdj:
+    def __new__(
+        cls, plain: Tensor, kind: str | None = None, simple: bool | None = None
+    ) -> SparseAdj:
         out = Tensor._make_subclass(cls, plain)
-        out.plain, out._t, out.kind, out.simple = plain, None, kind, simple
-        out._rebuild = None  # dtype -> SparseAdj computed in that dtype (GraphIndex.adj_t)
+        out.plain, out._t, out.kind, out._simple = plain, None, kind, simple
+        out._rebuild = None  # weakref to the GraphIndex that computes it in another dtype
         return out
+
+    def is_simple(self) -> bool:
+        """No self-loops and no duplicate entries (columns sorted within rows); computed once."""
+        if self._simple is None:
+            crow, col = self.plain.crow_indices(), self.plain.col_indices()
+            rows = torch.arange(crow.numel() - 1, device=crow.device)
+            rows = torch.repeat_interleave(rows, crow.diff())  # (E,) row of each entry
+            dup = (col[1:] == col[:-1]) & (rows[1:] == rows[:-1])
+            self._simple = not bool((rows == col).any() or dup.any())
+        return self._simple
 
     def to(self, *args, **kwargs) -> SparseAdj:
         """``Tensor.to`` that stays a :class:`SparseAdj` (its transpose is rebuilt lazily).
@@ -145,12 +158,16 @@ class SparseAdj(Tensor):
         plain = self.plain.to(*args, **kwargs)
         if plain is self.plain:
             return self
-        out = SparseAdj(plain, self.kind, self.simple)
+        out = SparseAdj(plain, self.kind, self._simple)
         out._rebuild = self._rebuild
         return out
 
-    def _checked(self) -> bool:
-        return self.kind in NORMALISED or (self.kind == "sum" and not self.simple)
+    def _checked(self, func) -> bool:
+        """Whether ``func`` on this adjacency needs :func:`~.adj_checks.check_use`: anything on
+        a normalised kind; on ``sum``, only reads of the edges of a graph that is not simple."""
+        if self.kind in NORMALISED:
+            return True
+        return self.kind == "sum" and func in EDGE_READS and not self.is_simple()
 
     def transposed(self) -> Tensor:
         if self._t is None:
@@ -164,7 +181,7 @@ class SparseAdj(Tensor):
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         adj = args[0] if args and isinstance(args[0], SparseAdj) else None
-        if adj is not None and adj._checked():
+        if adj is not None and adj._checked(func):
             check_use(adj, func, args, kwargs)
         if (
             func is torch.sparse.mm
@@ -247,7 +264,6 @@ class GraphIndex:
 
     def _build(self, kind: str, dtype: torch.dtype) -> SparseAdj:
         n = self.num_nodes
-        simple = True
         if kind == "gcn":
             indptr, cols, val = self._gcn_csr(self.rows(), self.indices, dtype)
         else:
@@ -255,13 +271,9 @@ class GraphIndex:
             val = torch.ones(self.num_edges, dtype=dtype)
             if kind == "mean":
                 val = val / self.in_degree.clamp(min=1).to(dtype)[self.rows()]
-            else:  # sorted by (row, column): a loop is row == column, a duplicate a repeated key
-                rows = self.rows()
-                key = rows * max(n, 1) + cols
-                simple = not bool((rows == cols).any() or (key[1:] == key[:-1]).any())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-            out = SparseAdj(torch.sparse_csr_tensor(indptr, cols, val, (n, n)), kind, simple)
+            out = SparseAdj(torch.sparse_csr_tensor(indptr, cols, val, (n, n)), kind)
         out._rebuild = weakref.ref(self)
         return out
 
