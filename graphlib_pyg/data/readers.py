@@ -143,8 +143,8 @@ _PROCESS = {
 def trusted(name: str) -> type:
     """PyG's dataset class ``name`` (``torch_geometric.datasets.<name>``) with trusted file reads.
 
-    The subclass keeps PyG's name in ``__name__``-based reprs' place (``Trusted<name>``), its
-    folders and its processed format; see the module docstring for what changes per class.
+    The subclass (``Trusted<name>``) keeps PyG's arguments, folders and processed format; see the
+    module docstring for what changes per class.
     """
     import torch_geometric.datasets as D
 
