@@ -26,11 +26,11 @@ from torch import Tensor, nn
 
 from graphlib_pyg.augment.consistency import consistency_loss
 from graphlib_pyg.augment.generator import NeighborGenerator
-from graphlib_pyg.augment.local import LocalAugmentation, branch_first_layer
+from graphlib_pyg.augment.local import LocalAugmentation
+from graphlib_pyg.nn.branching import BranchableInput
 from graphlib_pyg.nn.conv.resolver import ConvFactory, conv_factory
 from graphlib_pyg.nn.dropout import InputDropout
 from graphlib_pyg.nn.registry import MODELS
-from graphlib_pyg.nn.residual import ResidualGNN
 
 #: Options of ``--augment la`` (config keys), with the reference code's defaults.
 LA_OPTIONS: dict = {
@@ -86,30 +86,6 @@ def _branch_conv(model: str, cfg: dict, n_inputs: int) -> ConvFactory:
         heads //= n_inputs
     graph = MODELS[model].adj  # the graph input the harness feeds this model
     return conv_factory(model, graph=graph, heads=heads, dropout=cfg.get("dropout", 0.0))
-
-
-def _branch_linear(model: nn.Module, n_inputs: int, in_channels: int) -> None:
-    """Split a model's first linear map into one map per input block, in place.
-
-    That map is GCNII's ``lins[0]`` or :class:`~graphlib_pyg.nn.models.ResidualGNN`'s
-    ``input_linear``. Each branch maps ``F -> W / n_inputs`` and the outputs are concatenated:
-    the same width and parameter count as the original ``Linear(F, W)``.
-    """
-    from graphlib_pyg.augment.local import BranchedInput
-
-    width = model.hidden_channels
-    if width % n_inputs:
-        raise ValueError(
-            f"the first linear map's width {width} is not divisible by {n_inputs} inputs; "
-            "use a hidden width that is a multiple of 1 + la_concat"
-        )
-    branched = BranchedInput(
-        [nn.Linear(in_channels, width // n_inputs) for _ in range(n_inputs)], in_channels
-    )
-    if isinstance(model, ResidualGNN):
-        model.input_linear = branched
-    else:
-        model.lins[0] = branched
 
 
 class LocalAugmentationPlan:
@@ -206,12 +182,15 @@ class LocalAugmentationPlan:
             model = build(in_channels, 0.0)
         else:
             model, p = build(in_channels, p), 0.0
-        if style == "branch":
+        if style == "branch":  # the model's own hook: one first-layer branch per input block
             inner = model.model if isinstance(model, InputDropout) else model
-            if model_name == "gcn2" or isinstance(inner, ResidualGNN):
-                _branch_linear(inner, n, in_channels)  # the first layer is a linear map
-            else:
-                branch_first_layer(inner, n, _branch_conv(model_name, cfg, n), in_channels)
+            if not isinstance(inner, BranchableInput):
+                raise ValueError(
+                    f"la_style=branch needs a model with the branch_input hook (gcn, sage, gat, "
+                    f"gcn2, residual models), not {model_name!r}; use la_style=concat or mean"
+                )
+            # built only where the first layer is a convolution (GCNII/residual: linear maps)
+            inner.branch_input(n, lambda i, o: _branch_conv(model_name, cfg, n)(i, o))
         return LocalAugmentation(
             model,
             generator,

@@ -51,7 +51,9 @@ def _mlp(i, h, o, layers, dropout, **kw):
 def _gcn(i, h, o, layers, dropout, residual, **kw):
     if residual:
         return ResidualGNN(i, h, o, layers, _square(conv_factory("gcn", graph="gcn")), dropout)
-    return pyg_models.GCN(i, h, layers, o, dropout=dropout, normalize=False)
+    from graphlib_pyg.nn.branching import BranchableGCN  # PyG's GCN with the branching hook
+
+    return BranchableGCN(i, h, layers, o, dropout=dropout, normalize=False)
 
 
 def _sage(i, h, o, layers, dropout, residual, **kw):

@@ -75,6 +75,13 @@ class ResidualGNN(nn.Module):
             if m is not self and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
 
+    def branch_input(self, n_inputs: int, make_conv=None) -> None:
+        """The input-branching hook (:mod:`graphlib_pyg.nn.branching`): the input map becomes
+        one linear branch per input block, of the same total width."""
+        from graphlib_pyg.nn.branching import branch_linear
+
+        self.input_linear = branch_linear(self.input_linear, n_inputs)
+
     def forward(self, x: Tensor, graph, *args, **kwargs) -> Tensor:
         h = nn.functional.gelu(self.dropout(self.input_linear(x)))
         for norm, conv, ffn in zip(self.norms, self.blocks, self.ffns, strict=True):

@@ -40,6 +40,7 @@ from graphlib_pyg.train.local_layers import (  # noqa: F401  (the engine's publi
     _dropout,
     l2_rows,
 )
+from graphlib_pyg.train.local_objective import LocalObjective, NodeObjective  # noqa: F401
 
 SCHEDULES = ("greedy", "joint")
 #: Options shared by the layer-local trainers (ForwardGNN's experiment scripts' values).
@@ -55,69 +56,6 @@ LOCAL_DEFAULTS: dict = {
 }
 #: GAT's extra option (ForwardGNN: ``GATConv(in, 128 // 4, heads=4)``).
 GAT_DEFAULTS: dict = {"heads": 4}
-
-
-class LocalObjective:
-    """What a layer-local method trains each layer for. Subclasses set the attributes and
-    implement :meth:`loss` and :meth:`score`.
-
-    Attributes:
-        streams: name -> :class:`Stream`, every input the layers process.
-        train_streams: the streams the losses need.
-        eval_streams: the streams the scores need.
-    """
-
-    streams: dict[str, Stream]
-    train_streams: tuple[str, ...]
-    eval_streams: tuple[str, ...]
-
-    def loss_rows(self, name: str) -> Tensor | None:
-        """Rows of stream ``name`` that :meth:`loss` reads (None: all). The loss then receives
-        only these rows, in this order; a cached layer computes only these rows per step."""
-        return None
-
-    def head(self, layer: int, channels: int) -> nn.Module | None:
-        """A trainable module optimised with layer ``layer`` (an auxiliary network), or None."""
-        return None
-
-    def loss(self, layer: int, head: nn.Module | None, out: dict[str, Tensor]) -> Tensor:
-        raise NotImplementedError
-
-    def score(self, layer: int, head: nn.Module | None, out: dict[str, Tensor]) -> Tensor:
-        """Layer ``layer``'s prediction from its outputs on the eval streams."""
-        raise NotImplementedError
-
-    def after_step(self, convs: list[LocalConv], heads: list[nn.Module | None]) -> None:
-        """Called after every joint-schedule optimiser step (e.g. to update EMA copies)."""
-
-    def combine(self, prev: Tensor | None, score: Tensor) -> Tensor:
-        """The prediction of layers ``0..l`` from that of layers ``0..l-1`` (None for the first)
-        and layer ``l``'s score: by default the running sum. Only this running prediction is
-        kept, so memory does not grow with depth."""
-        return score if prev is None else prev + score
-
-    def metric(self, score: Tensor, part: str) -> float:
-        """The metric of a prediction on ``part`` (``"val"`` or ``"test"``)."""
-        raise NotImplementedError
-
-    def next_input(self, layer: int, out: dict[str, Tensor]) -> dict[str, Tensor]:
-        """The (detached) inputs of layer ``layer + 1`` from layer ``layer``'s outputs."""
-        return {k: l2_rows(v.detach()) for k, v in out.items()}
-
-
-class NodeObjective(LocalObjective):
-    """Base of node-classification objectives: the task, the run's split and the task's metric.
-
-    Attributes:
-        n, k: number of (real) nodes and classes.
-    """
-
-    def __init__(self, task, split) -> None:
-        self.task, self.split = task, split
-        self.n, self.k = task.num_nodes, task.num_classes
-
-    def metric(self, score: Tensor, part: str) -> float:
-        return self.task.evaluate(score, getattr(self.split, part))
 
 
 @dataclass

@@ -11,6 +11,7 @@ from torch_geometric.nn import GATConv
 from torch_geometric.nn.models import GAT
 from torch_geometric.utils import softmax
 
+from graphlib_pyg.nn.branching import BasicGNNBranching
 from graphlib_pyg.nn.checks import check_channels, check_graph, remember, tensor_key
 
 
@@ -250,7 +251,7 @@ class CSRGATConv(GATConv):
         return out
 
 
-class CSRGAT(GAT):
+class CSRGAT(BasicGNNBranching, GAT):
     """PyG's :class:`~torch_geometric.nn.models.GAT` built from :class:`CSRGATConv` (``v2=False``).
 
     Same arguments, parameters, state dict and outputs (up to float rounding) as PyG's model.

@@ -58,8 +58,15 @@ class GCNII(nn.Module):
         for m in (*self.lins, *self.convs):
             m.reset_parameters()
 
+    def branch_input(self, n_inputs: int, make_conv=None) -> None:
+        """The input-branching hook (:mod:`graphlib_pyg.nn.branching`): ``lins[0]`` becomes
+        one linear branch per input block; ``forward`` then takes the blocks as a tuple."""
+        from graphlib_pyg.nn.branching import branch_linear
+
+        self.lins[0] = branch_linear(self.lins[0], n_inputs)
+
     def forward(self, x: Tensor | tuple[Tensor, ...], adj) -> Tensor:
-        """``x`` may be a tuple of input blocks when ``lins[0]`` takes blocks (LA's branches)."""
+        """``x`` is a tuple of input blocks after :meth:`branch_input`."""
         if isinstance(x, Tensor):
             x = F.dropout(x, self.dropout, self.training)
         else:

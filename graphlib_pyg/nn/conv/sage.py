@@ -9,6 +9,7 @@ from torch_geometric.nn.dense.linear import is_uninitialized_parameter
 from torch_geometric.nn.models import GraphSAGE
 from torch_geometric.utils import is_sparse
 
+from graphlib_pyg.nn.branching import BasicGNNBranching
 from graphlib_pyg.nn.checks import check_channels, check_graph
 
 _LINEAR_AGGRS = ("sum", "add", "mean")
@@ -78,7 +79,7 @@ class LinearFirstSAGEConv(SAGEConv):
             check_graph(edge_index, tuple(size), name=name)
 
 
-class LinearFirstGraphSAGE(GraphSAGE):
+class LinearFirstGraphSAGE(BasicGNNBranching, GraphSAGE):
     """PyG's :class:`~torch_geometric.nn.models.GraphSAGE` built from :class:`LinearFirstSAGEConv`.
 
     Same arguments, parameters, state dict and outputs (up to float rounding) as PyG's model; on
