@@ -103,16 +103,20 @@ def check_store(path: str | os.PathLike) -> None:
         raise NotAResultsFileError(f"results file {path} is not a regular file")
     if path.is_file() and path.stat().st_size:
         for lineno, raw, value, why in _scan(path):
-            if value is None and raw.lstrip().startswith(b"{"):
+            if why is None:
+                missing = [k for k in REQUIRED_KEYS if k not in value]
+                if not missing:
+                    continue
+                what = f"a JSON object without {', '.join(missing)}"
+            elif value is None and raw.lstrip().startswith(b"{"):
                 continue  # a row cut short by a crash mid-write: readers skip it
-            missing = [k for k in REQUIRED_KEYS if why is None and k not in value]
-            if why is not None or missing:
-                what = why or f"a JSON object without {', '.join(missing)}"
-                raise NotAResultsFileError(
-                    f"{path} is not a results file (line {lineno} is {what}: "
-                    f"{raw[:60].decode('utf-8', 'replace').rstrip()!r}); refusing to append "
-                    "to it. Give --out a new .jsonl path or one written by graphlib bench"
-                )
+            else:
+                what = "not JSON" if value is None else "not a JSON object"
+            raise NotAResultsFileError(
+                f"{path} is not a results file (line {lineno} is {what}: "
+                f"{raw[:60].decode('utf-8', 'replace').rstrip()!r}); refusing to append to it. "
+                "Give --out a new .jsonl path or one written by graphlib bench"
+            )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
