@@ -43,7 +43,9 @@ def test_exact_batch_gives_the_full_graph_outputs_whatever_the_batch(model, kind
     torch.manual_seed(0)
     data = csbm(2000, 3, 8, avg_degree=4, seed=0)
     index = GraphIndex(data.edge_index, 2000)
-    kw = {"normalize": False} if model is GCN else {}
+    # the library's pairings: GCN without its own normalisation on adj_t("gcn"), SAGE summing
+    # over the row-normalised adj_t("mean") (= mean aggregation over edge_index)
+    kw = {"normalize": False} if model is GCN else {"aggr": "sum"} if model is GraphSAGE else {}
     net = model(8, 16, 2, 3, **kw).eval()
     full = net(data.x, data.edge_index if kind == "edge_index" else index.adj_t(kind))
     seeds = torch.randperm(2000)[:60]
@@ -219,14 +221,20 @@ def test_graph_mamba_trains_data_parallel_with_synchronised_replicas(tmp_path):
 @pytest.mark.parametrize("model,extra", [("gcn", {}), ("dagnn", {"K": 4})], ids=str)
 def test_exact_chunked_evaluation_equals_the_full_graph_forward(model, extra):
     from graphlib_pyg.data.tasks import load_task
-    from graphlib_pyg.train.backprop import BackpropTrainer
+    from graphlib_pyg.distributed import Runtime
+    from graphlib_pyg.train.node import NodeRun, NodeTrainer, SubgraphBatches
 
     # sparse enough that a chunk's neighbourhood is not the whole graph
     task = load_task("csbm", num_nodes=3000, num_features=8, avg_degree=2.0)
-    trainer = BackpropTrainer(task, model, {**CONFIG, "eval_batch": 7, **extra})
+    cfg = {**CONFIG, "eval_batch": 7, "batch_size": 64, "sampler": "exact", **extra}
+    trainer = NodeTrainer(task, model, cfg)
     net = trainer._build(8, task.num_classes).eval()
+    graph, train = trainer._graph_arg(task.data), task.split(0).train
+    run = NodeRun(
+        trainer, net, net, None, None, task.data.y, train, graph, Runtime(torch.device("cpu"))
+    )
     nodes = torch.arange(0, 3000, 20)
-    out = trainer._chunked_outputs(net, nodes)  # DAGNN reads K = 4 hops, not num_layers = 2
+    out = SubgraphBatches(run).outputs(nodes)  # DAGNN reads K = 4 hops, not num_layers = 2
     full = net(task.data.x, task.index().adj_t("gcn"))
     assert torch.allclose(out[nodes], full[nodes], atol=1e-5)
     assert (out[1::20] == 0).all()
@@ -281,8 +289,9 @@ def test_cli_nproc_runs_ranks_and_writes_once(tmp_path, capsys):
     assert rc == 0
     rows = read_results(out)
     assert [r["run"] for r in rows] == [0, 1]  # rank 0 only: no duplicated rows
-    with pytest.raises(SystemExit, match="--nproc must be >= 1"):
-        main([*argv, "--nproc", "0"])
+    capsys.readouterr()
+    assert main([*argv, "--nproc", "0"]) == 2  # a usage error: one line, exit 2
+    assert "--nproc must be >= 1" in capsys.readouterr().err
 
 
 def test_largegt_trains_data_parallel_with_identical_replicas_and_codebooks(tmp_path):

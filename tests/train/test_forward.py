@@ -35,7 +35,8 @@ def test_sf_learns_through_the_harness_and_layers_add_up():
     )  # fmt: skip
     row = rows[0]
     assert row["trainer"] == "sf" and row["test"] > 0.8
-    assert row["curve"]["unit"] == "layer" and row["curve"]["step"] == [1, 2] and row["curve"]["test"][-1] == row["test"]
+    curve = row["curve"]
+    assert curve["unit"] == "layer" and curve["step"] == [1, 2] and curve["test"][-1] == row["test"]
 
 
 def test_wrong_labels_are_a_per_node_permutation_of_the_other_classes():
@@ -63,7 +64,8 @@ def test_ff_variants_learn_and_layers_add_up(trainer):
         "gcn", "csbm", trainer=trainer, runs=1, progress=False, config=SMALL, data=CSBM
     )[0]
     assert row["test"] > 0.8, row
-    assert row["curve"]["unit"] == "layer" and row["curve"]["step"] == [1, 2] and row["curve"]["test"][-1] == row["test"]
+    curve = row["curve"]
+    assert curve["unit"] == "layer" and curve["step"] == [1, 2] and curve["test"][-1] == row["test"]
 
 
 def test_sf_joint_schedule_learns():

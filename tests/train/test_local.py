@@ -105,7 +105,9 @@ def test_auxiliary_trainers_learn(trainer):
         data={"num_nodes": 400, "homophily": 0.9},
     )[0]  # fmt: skip
     assert row["test"] > 0.8, row
-    assert row["curve"]["unit"] == "layer" and row["curve"]["step"] == [1, 2, 3] and row["curve"]["test"][-1] == row["test"]
+    curve = row["curve"]
+    assert curve["unit"] == "layer" and curve["step"] == [1, 2, 3]
+    assert curve["test"][-1] == row["test"]
 
 
 def test_engine_rejects_bad_settings():
