@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from graphlib_pyg.data.tasks import Task
 from graphlib_pyg.distributed import Runtime
 from graphlib_pyg.nn.registry import MODELS, build_model, graph_input
-from graphlib_pyg.train.base import RunResult
+from graphlib_pyg.train.base import RunResult, fit
 from graphlib_pyg.utils import resolve
 
 #: Options the trainer reads from a run's config, with their defaults.
@@ -157,6 +157,21 @@ class ModelTrainer:
 
     def run(self, seed: int = 0, run: int | None = None) -> RunResult:
         raise NotImplementedError
+
+    def _fit(self, step, evaluate, params: int) -> RunResult:
+        """The shared fit loop (:func:`~graphlib_pyg.train.base.fit`) with this run's epochs,
+        evaluation cadence, patience and selection rule."""
+        c = self.cfg
+        return fit(
+            step,
+            evaluate,
+            epochs=c["epochs"],
+            eval_every=c["eval_every"],
+            patience=c["patience"],
+            select=c["select"],
+            params=params,
+            progress=self.progress,
+        )
 
     def runtime(self) -> Runtime:
         """Where this run executes (the joined process group, or ``device`` alone)."""

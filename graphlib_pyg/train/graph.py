@@ -16,7 +16,7 @@ from torch_geometric.loader import DataLoader
 from graphlib_pyg.data.graph import adjacency
 from graphlib_pyg.data.loaders import SizeBucketSampler
 from graphlib_pyg.nn.heads import GraphLevel
-from graphlib_pyg.train.base import RunResult, fit
+from graphlib_pyg.train.base import RunResult
 from graphlib_pyg.train.common import ModelTrainer, _to
 from graphlib_pyg.utils import count_parameters, seed_everything
 
@@ -95,13 +95,4 @@ class GraphTrainer(ModelTrainer):
                 scores.append(task.evaluate(out, y))
             return scores[0], scores[1], val_loss
 
-        return fit(
-            step,
-            evaluate,
-            epochs=c["epochs"],
-            eval_every=c["eval_every"],
-            patience=c["patience"],
-            select=c["select"],
-            params=count_parameters(model),
-            progress=self.progress,
-        )
+        return self._fit(step, evaluate, count_parameters(model))

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphlib_pyg.nn.heads import LinkPredictor
-from graphlib_pyg.train.base import RunResult, fit
+from graphlib_pyg.train.base import RunResult
 from graphlib_pyg.train.common import ModelTrainer, _to
 from graphlib_pyg.utils import count_parameters, seed_everything
 
@@ -116,13 +116,4 @@ class LinkTrainer(ModelTrainer):
             )
             return val, test
 
-        return fit(
-            step,
-            evaluate,
-            epochs=c["epochs"],
-            eval_every=c["eval_every"],
-            patience=c["patience"],
-            select=c["select"],
-            params=count_parameters(encoder, predictor, emb),
-            progress=self.progress,
-        )
+        return self._fit(step, evaluate, count_parameters(encoder, predictor, emb))

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from graphlib_pyg.nn.link.neighbors import NeighborSets
 from graphlib_pyg.nn.registry import build_link_model
-from graphlib_pyg.train.base import RunResult, fit
+from graphlib_pyg.train.base import RunResult
 from graphlib_pyg.train.common import ModelTrainer
 from graphlib_pyg.utils import count_parameters, seed_everything
 
@@ -98,13 +98,4 @@ class NCNTrainer(ModelTrainer):
             )
             return val, test
 
-        return fit(
-            step,
-            evaluate,
-            epochs=c["epochs"],
-            eval_every=c["eval_every"],
-            patience=c["patience"],
-            select=c["select"],
-            params=count_parameters(encoder, predictor),
-            progress=self.progress,
-        )
+        return self._fit(step, evaluate, count_parameters(encoder, predictor))

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from graphlib_pyg.data.graph import adjacency
 from graphlib_pyg.distributed import Runtime
-from graphlib_pyg.train.base import RunResult, fit
+from graphlib_pyg.train.base import RunResult
 from graphlib_pyg.train.common import ModelTrainer, _to
 from graphlib_pyg.utils import count_parameters, seed_everything
 
@@ -286,16 +286,7 @@ class NodeTrainer(ModelTrainer):
             val_loss = float(loss_fn(out[split.val], y[split.val]))
             return task.evaluate(out, split.val), task.evaluate(out, split.test), val_loss
 
-        return fit(
-            batching.step,
-            evaluate,
-            epochs=c["epochs"],
-            eval_every=c["eval_every"],
-            patience=c["patience"],
-            select=c["select"],
-            params=count_parameters(model),
-            progress=self.progress,
-        )
+        return self._fit(batching.step, evaluate, count_parameters(model))
 
     def _check(self, runtime: Runtime) -> None:
         c, aug = self.cfg, self.augment
