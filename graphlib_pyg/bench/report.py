@@ -346,6 +346,8 @@ def _plot_curves(
     """Validation curves, mean over runs per step, one panel per dataset and step unit (epochs
     of backprop trainers, layers of layer-local ones, ...). Returns False (writes nothing) if
     there are none."""
+    from matplotlib.ticker import MaxNLocator
+
     from graphlib_pyg.train.base import Curve
 
     curves: dict[tuple, list[pd.DataFrame]] = {}
@@ -382,6 +384,7 @@ def _plot_curves(
                 mets.append(metric)
         ax.set_title(f"{dataset} ({', '.join(dict.fromkeys(mets))})")
         ax.set_xlabel(unit)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, epochs, layers
         ax.set_ylabel("val (mean over runs)")
         ax.legend(fontsize="small")
     fig.tight_layout()
