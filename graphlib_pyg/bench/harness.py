@@ -4,10 +4,19 @@
 best-validation epoch, and appends each finished run to the results file the moment it ends. Runs
 already in the file (same model, dataset, trainer, augmentation, config and run index) are
 skipped, so an interrupted benchmark resumes where it stopped.
+
+Runs of trainers that checkpoint (``checkpoints = True``: the backprop trainers) also save their
+state mid-run, to ``<out>.ckpt/<run>.pt`` (:func:`checkpoint_path`), every ``checkpoint_every``
+epochs and on SIGINT/SIGTERM; a rerun of the same command resumes an unfinished run from there.
+Without ``out``, and in distributed runs, nothing is checkpointed. ``checkpoint_every`` and
+``keep_checkpoints`` are not part of a run's identity (:data:`CHECKPOINT_KEYS`): they are left
+out of the recorded config.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import resource
 import sys
 from pathlib import Path
@@ -16,11 +25,12 @@ from tqdm.auto import tqdm
 
 from graphlib_pyg.bench.defaults import resolve_config
 from graphlib_pyg.bench.options import check_run_options
-from graphlib_pyg.bench.results import append_result, check_store, claim_runs
+from graphlib_pyg.bench.results import append_result, check_store, claim_runs, run_key
 from graphlib_pyg.data.datasets import unknown_dataset
 from graphlib_pyg.data.tasks import LinkTask, available_tasks, load_task
 from graphlib_pyg.distributed import current, is_main
 from graphlib_pyg.nn.registry import MODELS
+from graphlib_pyg.train.common import CHECKPOINT_KEYS
 from graphlib_pyg.train.registry import MODEL_TRAINERS, TRAINERS, trainer_for
 from graphlib_pyg.utils import resolve
 
@@ -36,6 +46,13 @@ def peak_rss_mb() -> float:
     """Peak resident set size of this process so far, in MB."""
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+
+
+def checkpoint_path(out: str | Path, key: tuple) -> Path:
+    """Where the run with results-store key ``key`` (:func:`~graphlib_pyg.bench.results.run_key`)
+    of results file ``out`` keeps its mid-run checkpoint: ``<out>.ckpt/<hash of key>.pt``."""
+    digest = hashlib.sha1(json.dumps(list(key)).encode("utf-8")).hexdigest()[:16]
+    return Path(f"{out}.ckpt") / f"{digest}.pt"
 
 
 def run_benchmark(
@@ -109,7 +126,8 @@ def run_benchmark(
     if spec is not None and spec.link and "task" not in data:
         data["task"] = "link"  # NCN-style models only score pairs: cora -> its link task
     task = load_task(dataset, root=root, **data)
-    record = {**cfg, "data": {**data, "split": task.split_name}}
+    record = {k: v for k, v in cfg.items() if k not in CHECKPOINT_KEYS}
+    record["data"] = {**data, "split": task.split_name}
     base = {
         "model": model,
         "dataset": dataset,
@@ -140,8 +158,10 @@ def run_benchmark(
             )
 
         kwargs = {"augment": augment} if augment != "none" else {}
-        result = trainer_cls(task, model, cfg, progress=show if progress else None, **kwargs)
-        result = result.run(seed=run)
+        trainer = trainer_cls(task, model, cfg, progress=show if progress else None, **kwargs)
+        if out is not None and current() is None and getattr(trainer, "checkpoints", False):
+            trainer.checkpoint = checkpoint_path(out, run_key(row))  # see train/base.py
+        result = trainer.run(seed=run)
         row.update(seed=run, metric=task.metric, **result.row())
         row["peak_rss_mb"] = round(peak_rss_mb(), 1)
         if isinstance(task, LinkTask):

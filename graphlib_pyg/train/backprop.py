@@ -18,6 +18,7 @@ graph     any node model, pooled                      :class:`~.graph.GraphTrain
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar
 
 from graphlib_pyg.nn.registry import MODELS
@@ -48,6 +49,8 @@ class BackpropTrainer:
     """
 
     own_defaults: ClassVar[bool] = False  # the benchmark defaults of bench/defaults.py apply
+    checkpoints: ClassVar[bool] = True  # run() saves to/resumes from self.checkpoint
+    checkpoint: str | os.PathLike | None = None  # (see train/base.py)
 
     def __init__(
         self,
@@ -76,7 +79,9 @@ class BackpropTrainer:
     option_defaults = ModelTrainer.option_defaults
 
     def run(self, seed: int = 0, run: int | None = None) -> RunResult:
-        """Train with ``seed`` on split ``run`` (default: ``seed``)."""
+        """Train with ``seed`` on split ``run`` (default: ``seed``), saving to and resuming
+        from ``self.checkpoint``."""
+        self.trainer.checkpoint = self.checkpoint
         return self.trainer.run(seed, run)
 
 

@@ -12,6 +12,15 @@ plus one entry in :data:`graphlib_pyg.train.registry.TRAINERS`.
   is, the median seconds per step, the parameter count and the curve.
 - :class:`Selector` and :func:`fit`: model selection (best validation metric, or lowest
   validation loss) with patience-based early stopping, shared by every trainer.
+
+Checkpoints (one optional hook): a trainer whose class sets ``checkpoints = True`` has an
+attribute ``checkpoint`` (a path, default ``None``) that may be set before ``run()``. The run
+then saves its state there (through :func:`fit`: every ``checkpoint_every`` epochs, and when
+SIGINT/SIGTERM arrives, at the end of that epoch, before the signal goes on as it would have),
+resumes from it when it holds this run's state, and deletes it when the run finishes
+(:mod:`~graphlib_pyg.train.checkpoint`). The harness sets ``<results>.ckpt/<run>.pt``; trainers
+without the flag are never given a path. The backprop trainers (node, link, NCN, graph-level)
+checkpoint; the layer-local ones do not.
 """
 
 from __future__ import annotations
@@ -19,8 +28,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
+
+from graphlib_pyg.train.checkpoint import Checkpoint, Interrupts
 
 #: Units a step (and a curve's x axis) may count.
 UNITS = ("epoch", "step", "layer", "none")
@@ -152,9 +164,11 @@ class RunResult:
 class Trainer(Protocol):
     """What the harness calls. ``own_defaults``: the trainer brings its own defaults (the
     per-model/per-dataset benchmark defaults of :mod:`graphlib_pyg.bench.defaults` do not
-    apply)."""
+    apply). ``checkpoints`` (optional, ``False`` when absent): ``run`` saves to and resumes
+    from the file ``checkpoint`` (``str | os.PathLike | None``, set before ``run``)."""
 
     own_defaults: ClassVar[bool]
+    checkpoints: ClassVar[bool]
 
     def __init__(
         self, task, model: str, config: dict | None = None, progress: Progress | None = None
@@ -203,6 +217,14 @@ class Selector:
     def stop(self) -> bool:
         return bool(self.patience) and self.bad >= self.patience
 
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps of the selection so far."""
+        return {"best_val": self.best_val, "best_loss": self.best_loss, "bad": self.bad}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_val, self.best_loss = float(state["best_val"]), float(state["best_loss"])
+        self.bad = int(state["bad"])
+
 
 def fit(
     step: Callable[[], float],
@@ -214,6 +236,7 @@ def fit(
     select: str = "metric",
     params: int = 0,
     progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> RunResult:
     """The one fit loop: ``epochs`` calls of ``step()``, evaluation every ``eval_every`` epochs
     (and after the last), selection and early stopping by :class:`Selector`.
@@ -222,6 +245,9 @@ def fit(
         step: one epoch of training; returns its mean training loss.
         evaluate: ``(val, test)`` or ``(val, test, val_loss)`` of the current model.
         params: the parameter count recorded in the result.
+        checkpoint: where this run saves its state (every ``checkpoint.every`` epochs, and at
+            the end of the epoch in which SIGINT/SIGTERM arrived, before the signal goes on to
+            its handler) and resumes from; ``None``: no checkpoints, signals act at once.
 
     Returns:
         A :class:`RunResult` in epochs, with the validation/test/loss curve.
@@ -229,25 +255,39 @@ def fit(
     if epochs < 1 or eval_every < 1:
         raise ValueError(f"epochs and eval_every must be >= 1, got {epochs} and {eval_every}")
     selector = Selector(patience, select)
-    best = (-math.inf, -math.inf, 0)
-    times: list[float] = []
-    curve = Curve("epoch")
-    for epoch in range(1, epochs + 1):
-        t0 = time.perf_counter()
-        loss = step()
-        times.append(time.perf_counter() - t0)
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss} at epoch {epoch}")
-        if epoch % eval_every and epoch != epochs:
-            continue
-        val, test, *val_loss = evaluate()
-        curve.add(epoch, val, test, loss)
-        if progress:
-            progress(epoch, loss, val)
-        if selector.update(val, val_loss[0] if val_loss else None):
-            best = (val, test, epoch)
-        if selector.stop:
-            break
+    best, times, curve, start = (-math.inf, -math.inf, 0), [], Curve("epoch"), 1
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:  # resume after the saved epoch (or return: the run was finished)
+        selector.load_state_dict(saved["selector"])
+        best, times = tuple(saved["best"]), list(saved["times"])
+        curve = Curve.from_dict(saved["curve"])
+        start = epochs + 1 if saved["done"] else int(saved["epoch"]) + 1
+    with Interrupts() if checkpoint is not None else nullcontext() as interrupts:
+        for epoch in range(start, epochs + 1):
+            t0 = time.perf_counter()
+            loss = step()
+            times.append(time.perf_counter() - t0)
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"training loss became {loss} at epoch {epoch}")
+            if not epoch % eval_every or epoch == epochs:
+                val, test, *val_loss = evaluate()
+                curve.add(epoch, val, test, loss)
+                if progress:
+                    progress(epoch, loss, val)
+                if selector.update(val, val_loss[0] if val_loss else None):
+                    best = (val, test, epoch)
+            done = selector.stop or epoch == epochs
+            if checkpoint is not None and (
+                interrupts.pending is not None or (checkpoint.due(epoch) and not done)
+            ):
+                loop = {"epoch": epoch, "done": done, "selector": selector.state_dict()}
+                loop.update(best=list(best), times=times, curve=curve.to_dict())
+                checkpoint.save(loop)
+                interrupts.deliver()
+            if done:
+                break
+    if checkpoint is not None:
+        checkpoint.finish()
     return RunResult(best[0], best[1], best[2], "epoch", median(times), params, curve)
 
 

@@ -10,6 +10,9 @@ execution :class:`~graphlib_pyg.distributed.Runtime`. Subclasses implement ``run
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -20,6 +23,7 @@ from graphlib_pyg.data.tasks import Task
 from graphlib_pyg.distributed import Runtime
 from graphlib_pyg.nn.registry import MODELS, build_model, graph_input
 from graphlib_pyg.train.base import RunResult, fit
+from graphlib_pyg.train.checkpoint import Checkpoint, Stateful
 from graphlib_pyg.utils import resolve
 
 #: Options the trainer reads from a run's config, with their defaults.
@@ -44,7 +48,13 @@ TRAIN_DEFAULTS: dict = {
     "sampler": "neighbor",  # mini-batches: neighbor (sampled, fanouts) | exact (full k-hop)
     "batch_order": "random",  # graph-level batches: random | size (similar sizes, less padding)
     "device": "cpu",  # where the model trains in one process: cpu | cuda | cuda:K | auto
+    "checkpoint_every": 10,  # epochs between checkpoints when run() gets a path; 0: none
+    "keep_checkpoints": False,  # keep a run's checkpoint once it finished
 }
+
+#: Options that say how a run is saved, not what it computes: they are not part of its identity
+#: (the checkpoint's config id here, the results store's run key in the harness).
+CHECKPOINT_KEYS = ("checkpoint_every", "keep_checkpoints")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -83,6 +93,9 @@ class ModelTrainer:
     """
 
     own_defaults: ClassVar[bool] = False
+    checkpoints: ClassVar[bool] = True  # run() saves to/resumes from self.checkpoint
+    #: The file this trainer's runs save to and resume from (``None``: no checkpoints).
+    checkpoint: str | os.PathLike | None = None
 
     def __init__(
         self,
@@ -113,6 +126,10 @@ class ModelTrainer:
             )
         self.cfg, self.progress = cfg, progress
         self.device = resolve_device(str(cfg["device"]))
+        if not isinstance(cfg["checkpoint_every"], int) or cfg["checkpoint_every"] < 0:
+            raise ValueError(
+                f"checkpoint_every must be an integer >= 0, got {cfg['checkpoint_every']!r}"
+            )
 
     def _build(
         self, in_channels: int, out_channels: int, input_dropout: float | None = None
@@ -158,9 +175,38 @@ class ModelTrainer:
     def run(self, seed: int = 0, run: int | None = None) -> RunResult:
         raise NotImplementedError
 
-    def _fit(self, step, evaluate, params: int) -> RunResult:
+    def config_id(self, seed: int, run: int) -> str:
+        """What a checkpoint of this run must have been saved by: the trainer, model, task,
+        every option that changes the result, the seed and the split."""
+        options = {k: v for k, v in self.cfg.items() if k not in CHECKPOINT_KEYS}
+        ident = {
+            "trainer": type(self).__name__,
+            "model": self.spec.name,
+            "task": self.task.name,
+            "options": options,
+            "model_options": self.model_options,
+            "augment": self.augment.o if self.augment is not None else None,
+            "seed": seed,
+            "run": run,
+        }
+        blob = json.dumps(ident, sort_keys=True, default=str)
+        return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]
+
+    def _checkpoint(self, seed: int, run: int, parts: dict[str, Stateful]) -> Checkpoint | None:
+        """The run's :class:`~graphlib_pyg.train.checkpoint.Checkpoint` at ``self.checkpoint``
+        holding ``parts`` (``None`` without a path or with ``checkpoint_every=0``)."""
+        c, path = self.cfg, self.checkpoint
+        if path is None or not c["checkpoint_every"]:
+            return None
+        if self.runtime().distributed:
+            raise ValueError("checkpoints are not supported in distributed runs")
+        every, keep = c["checkpoint_every"], bool(c["keep_checkpoints"])
+        return Checkpoint(path, every, self.config_id(seed, run), parts, keep)
+
+    def _fit(self, step, evaluate, params: int, checkpoint: Checkpoint | None = None) -> RunResult:
         """The shared fit loop (:func:`~graphlib_pyg.train.base.fit`) with this run's epochs,
-        evaluation cadence, patience and selection rule."""
+        evaluation cadence, patience and selection rule, saving to and resuming from
+        ``checkpoint``."""
         c = self.cfg
         return fit(
             step,
@@ -171,6 +217,7 @@ class ModelTrainer:
             select=c["select"],
             params=params,
             progress=self.progress,
+            checkpoint=checkpoint,
         )
 
     def runtime(self) -> Runtime:

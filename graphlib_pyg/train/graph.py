@@ -17,6 +17,7 @@ from graphlib_pyg.data.graph import adjacency
 from graphlib_pyg.data.loaders import SizeBucketSampler
 from graphlib_pyg.nn.heads import GraphLevel
 from graphlib_pyg.train.base import RunResult
+from graphlib_pyg.train.checkpoint import GeneratorState
 from graphlib_pyg.train.common import ModelTrainer, _to
 from graphlib_pyg.utils import count_parameters, seed_everything
 
@@ -26,7 +27,8 @@ class GraphTrainer(ModelTrainer):
     128)."""
 
     def run(self, seed: int = 0, run: int | None = None) -> RunResult:
-        """Train with ``seed`` on split ``run`` (default: ``seed``)."""
+        """Train with ``seed`` on split ``run`` (default: ``seed``); mid-run checkpoints go to
+        ``self.checkpoint`` (see :mod:`graphlib_pyg.train.base`)."""
         seed_everything(seed)
         run = seed if run is None else run
         self._check_runtime(self.runtime())
@@ -95,4 +97,6 @@ class GraphTrainer(ModelTrainer):
                 scores.append(task.evaluate(out, y))
             return scores[0], scores[1], val_loss
 
-        return self._fit(step, evaluate, count_parameters(model))
+        parts = {"model": model, "opt": opt, "order": GeneratorState(gen)}  # gen: the batches
+        ckpt = self._checkpoint(seed, run, parts)
+        return self._fit(step, evaluate, count_parameters(model), ckpt)

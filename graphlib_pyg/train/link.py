@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from graphlib_pyg.nn.heads import LinkPredictor
 from graphlib_pyg.train.base import RunResult
+from graphlib_pyg.train.checkpoint import EpochCounter
 from graphlib_pyg.train.common import ModelTrainer, _to
 from graphlib_pyg.utils import count_parameters, seed_everything
 
@@ -43,7 +44,8 @@ class LinkTrainer(ModelTrainer):
     """Link prediction with a node encoder (any registry model that is not a link predictor)."""
 
     def run(self, seed: int = 0, run: int | None = None) -> RunResult:
-        """Train with ``seed`` on split ``run`` (default: ``seed``)."""
+        """Train with ``seed`` on split ``run`` (default: ``seed``); mid-run checkpoints go to
+        ``self.checkpoint`` (see :mod:`graphlib_pyg.train.base`)."""
         seed_everything(seed)
         run = seed if run is None else run
         task, c, runtime = self.task, self.cfg, self.runtime()
@@ -71,17 +73,16 @@ class LinkTrainer(ModelTrainer):
         opt = torch.optim.Adam(net.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
         pos_all = split.train_pos
         bs = c["batch_size"] or -(-pos_all.size(1) // runtime.world)
-        seed, epoch = int(torch.initial_seed()) % 2**31, 0
-        runtime.own_streams()  # the shuffle and negatives use `seed`; dropout masks differ by rank
+        stream, counter = int(torch.initial_seed()) % 2**31, EpochCounter()
+        runtime.own_streams()  # shuffles and negatives use `stream`; dropout masks differ by rank
 
         def step() -> float:
-            nonlocal epoch
-            epoch += 1
+            epoch = counter.next()  # the epoch seeds its shuffle and negatives
             net.train()
             # one shuffle and one set of negatives per epoch, the same on every rank: batch k
             # of size b on w ranks covers the pairs of batch k of size w b in one process
-            order = runtime.shard(torch.arange(pos_all.size(1)), epoch, seed)
-            gen = torch.Generator().manual_seed(seed * 7919 + epoch)
+            order = runtime.shard(torch.arange(pos_all.size(1)), epoch, stream)
+            gen = torch.Generator().manual_seed(stream * 7919 + epoch)
             negs = torch.randint(
                 0, graph.num_nodes, (2, pos_all.size(1), c["num_neg"]), generator=gen
             )
@@ -116,4 +117,6 @@ class LinkTrainer(ModelTrainer):
             )
             return val, test
 
-        return self._fit(step, evaluate, count_parameters(encoder, predictor, emb))
+        parts = {"model": net, "opt": opt, "step": counter}
+        ckpt = self._checkpoint(seed, run, parts)
+        return self._fit(step, evaluate, count_parameters(encoder, predictor, emb), ckpt)

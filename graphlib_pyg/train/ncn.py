@@ -23,7 +23,8 @@ class NCNTrainer(ModelTrainer):
     """Link prediction with a structural pair predictor (a registry model with ``link`` set)."""
 
     def run(self, seed: int = 0, run: int | None = None) -> RunResult:
-        """Train with ``seed`` on split ``run`` (default: ``seed``)."""
+        """Train with ``seed`` on split ``run`` (default: ``seed``); mid-run checkpoints go to
+        ``self.checkpoint`` (see :mod:`graphlib_pyg.train.base`)."""
         seed_everything(seed)
         run = seed if run is None else run
         task, c = self.task, self.cfg
@@ -98,4 +99,6 @@ class NCNTrainer(ModelTrainer):
             )
             return val, test
 
-        return self._fit(step, evaluate, count_parameters(encoder, predictor))
+        parts = {"encoder": encoder, "predictor": predictor, "opt": opt}
+        ckpt = self._checkpoint(seed, run, parts)  # shuffles, negatives: torch's RNG
+        return self._fit(step, evaluate, count_parameters(encoder, predictor), ckpt)

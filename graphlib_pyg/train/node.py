@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphlib_pyg.augment.local import LocalAugmentation
 from graphlib_pyg.data.graph import adjacency
 from graphlib_pyg.distributed import Runtime
 from graphlib_pyg.train.base import RunResult
@@ -50,10 +51,17 @@ class NodeRun:
 
 
 class NodeBatching:
-    """A batching strategy: ``step()`` trains one epoch, ``outputs(nodes)`` evaluates."""
+    """A batching strategy: ``step()`` trains one epoch, ``outputs(nodes)`` evaluates;
+    ``state_dict()``/``load_state_dict()``: its counters and generators (checkpoints)."""
 
     def __init__(self, r: NodeRun) -> None:
         self.r = r
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
     def step(self) -> float:
         raise NotImplementedError
@@ -129,7 +137,7 @@ class SubgraphBatches(NodeBatching):
         seed = int(torch.initial_seed()) % 2**31
         index, data, device = task.index(), task.data, runtime.device
         fanouts = c["fanouts"] or [10] * c["num_layers"]
-        loader = NodeLoader(
+        self.loader = loader = NodeLoader(
             data, index, train, fanouts, c["batch_size"], shuffle=True, seed=seed + runtime.rank
         )
         table = torch.full((index.num_nodes,), -1, dtype=torch.long)
@@ -152,6 +160,15 @@ class SubgraphBatches(NodeBatching):
                     yield batch.x.to(device), _to(self._graph_of(batch), device), seeds
 
         return batches
+
+    def state_dict(self) -> dict:
+        """The epoch (it seeds each epoch's seed order) and the loader's generator (its
+        shuffles and neighbour samples)."""
+        return {"epoch": self.epoch, "loader": self.loader.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch = int(state["epoch"])
+        self.loader.generator.set_state(state["loader"])
 
     def step(self) -> float:
         r, aug = self.r, self.r.trainer.augment
@@ -206,6 +223,12 @@ class SeedBatches(NodeBatching):
         r.model.prepare(task.data.x.to(device), _to(r.graph, device), task.index())
         self.seed, self.epoch = int(torch.initial_seed()) % 2**31, 0
 
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch}  # each epoch's seed order is drawn from (seed, epoch)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch = int(state["epoch"])
+
     def step(self) -> float:
         r = self.r
         self.epoch += 1
@@ -245,11 +268,28 @@ class _SeedForward(nn.Module):
         return self.model.forward_seeds(seeds)
 
 
+class _EvalDraws:
+    """The evaluation counters of LA's ``la_eval=redraw`` (one per
+    :class:`~graphlib_pyg.augment.local.LocalAugmentation` in the model), as checkpointable
+    state: evaluation ``k`` draws with seed ``k``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.modules = [m for m in model.modules() if isinstance(m, LocalAugmentation)]
+
+    def state_dict(self) -> dict:
+        return {"evals": [int(m._evals) for m in self.modules]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for m, evals in zip(self.modules, state["evals"], strict=True):
+            m._evals = int(evals)
+
+
 class NodeTrainer(ModelTrainer):
     """Node classification (single- or multi-label) with any node model of the registry."""
 
     def run(self, seed: int = 0, run: int | None = None) -> RunResult:
-        """Train with ``seed`` on split ``run`` (default: ``seed``)."""
+        """Train with ``seed`` on split ``run`` (default: ``seed``); mid-run checkpoints go to
+        ``self.checkpoint`` (see :mod:`graphlib_pyg.train.base`)."""
         seed_everything(seed)
         run = seed if run is None else run
         task, c, aug, runtime = self.task, self.cfg, self.augment, self.runtime()
@@ -286,7 +326,11 @@ class NodeTrainer(ModelTrainer):
             val_loss = float(loss_fn(out[split.val], y[split.val]))
             return task.evaluate(out, split.val), task.evaluate(out, split.test), val_loss
 
-        return self._fit(batching.step, evaluate, count_parameters(model))
+        parts = {"model": model, "opt": opt, "batching": batching}
+        if aug is not None:
+            parts["augment"] = _EvalDraws(model)
+        ckpt = self._checkpoint(seed, run, parts)
+        return self._fit(batching.step, evaluate, count_parameters(model), ckpt)
 
     def _check(self, runtime: Runtime) -> None:
         c, aug = self.cfg, self.augment
