@@ -245,9 +245,10 @@ def fit(
         step: one epoch of training; returns its mean training loss.
         evaluate: ``(val, test)`` or ``(val, test, val_loss)`` of the current model.
         params: the parameter count recorded in the result.
-        checkpoint: where this run saves its state (every ``checkpoint.every`` epochs, and at
-            the end of the epoch in which SIGINT/SIGTERM arrived, before the signal goes on to
-            its handler) and resumes from; ``None``: no checkpoints, signals act at once.
+        checkpoint: where this run saves its state (every ``checkpoint.every`` epochs, at the
+            end of the epoch in which SIGINT/SIGTERM arrived, before the signal goes on to its
+            handler, and at the end with ``checkpoint.keep``) and resumes from; ``None``: no
+            checkpoints, signals act at once.
 
     Returns:
         A :class:`RunResult` in epochs, with the validation/test/loss curve.
@@ -278,7 +279,8 @@ def fit(
                     best = (val, test, epoch)
             done = selector.stop or epoch == epochs
             if checkpoint is not None and (
-                interrupts.pending is not None or (checkpoint.due(epoch) and not done)
+                interrupts.pending is not None
+                or (checkpoint.keep if done else checkpoint.due(epoch))
             ):
                 loop = {"epoch": epoch, "done": done, "selector": selector.state_dict()}
                 loop.update(best=list(best), times=times, curve=curve.to_dict())
