@@ -146,6 +146,22 @@ def _same(a, b) -> bool:
     )
 
 
+def test_la_redraw_evaluation_counters_are_part_of_the_checkpoint(tmp_path):
+    """``la_eval=redraw`` seeds evaluation k's draw with k: a hidden counter to restore."""
+    task, path = load_task("csbm", num_nodes=300), tmp_path / "run.pt"
+    cfg = {"epochs": 6, "checkpoint_every": 2, "la_eval": "redraw", "la_samples": 2}
+    cfg["la_pretrain_epochs"] = 1.0
+    ref = NodeTrainer(task, "gcn", cfg, augment="la").run(0)
+    trainer = NodeTrainer(task, "gcn", cfg, _stop_at(3), augment="la")
+    trainer.checkpoint = path
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(0)
+    assert torch.load(path, weights_only=True)["parts"]["augment"] == {"evals": [3]}
+    trainer = NodeTrainer(task, "gcn", cfg, augment="la")
+    trainer.checkpoint = path
+    assert _same(trainer.run(0), ref)
+
+
 class _Payload:
     """Unpickling this would create ``path``: what a crafted checkpoint could run."""
 
