@@ -48,7 +48,7 @@ TRAIN_DEFAULTS: dict = {
     "sampler": "neighbor",  # mini-batches: neighbor (sampled, fanouts) | exact (full k-hop)
     "batch_order": "random",  # graph-level batches: random | size (similar sizes, less padding)
     "device": "cpu",  # where the model trains in one process: cpu | cuda | cuda:K | auto
-    "checkpoint_every": 10,  # epochs between checkpoints when run() gets a path; 0: none
+    "checkpoint_every": 10,  # epochs between checkpoints (with a checkpoint path); 0: none
     "keep_checkpoints": False,  # keep a run's checkpoint once it finished
 }
 
