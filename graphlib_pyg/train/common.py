@@ -24,33 +24,8 @@ from graphlib_pyg.distributed import Runtime
 from graphlib_pyg.nn.registry import MODELS, build_model, graph_input
 from graphlib_pyg.train.base import RunResult, fit
 from graphlib_pyg.train.checkpoint import Checkpoint, Stateful
+from graphlib_pyg.train.options import TRAIN_DEFAULTS, RunOptions, TrainOptions
 from graphlib_pyg.utils import resolve
-
-#: Options the trainer reads from a run's config, with their defaults.
-TRAIN_DEFAULTS: dict = {
-    "epochs": 200,
-    "lr": 0.01,
-    "weight_decay": 5e-4,
-    "hidden": 64,
-    "num_layers": 2,
-    "dropout": 0.5,
-    "input_dropout": 0.0,
-    "eval_every": 1,
-    "patience": None,
-    "batch_size": None,
-    "fanouts": None,
-    "num_neg": 1,
-    "pred_layers": 3,
-    "eval_batch": 65536,
-    "emb_dim": None,
-    "init": None,
-    "select": "metric",
-    "sampler": "neighbor",  # mini-batches: neighbor (sampled, fanouts) | exact (full k-hop)
-    "batch_order": "random",  # graph-level batches: random | size (similar sizes, less padding)
-    "device": "cpu",  # where the model trains in one process: cpu | cuda | cuda:K | auto
-    "checkpoint_every": 10,  # epochs between checkpoints (with a checkpoint path); 0: none
-    "keep_checkpoints": False,  # keep a run's checkpoint once it finished
-}
 
 #: Options that say how a run is saved, not what it computes: they are not part of its identity
 #: (the checkpoint's config id here, the results store's run key in the harness).
@@ -86,7 +61,9 @@ class ModelTrainer:
     Args:
         task: the task (its type picks the subclass: :mod:`graphlib_pyg.train.backprop`).
         model: model name (see :data:`graphlib_pyg.nn.registry.MODELS`).
-        config: options (see :data:`TRAIN_DEFAULTS`) plus model options (e.g. ``heads``).
+        config: flat options: training options (:class:`~graphlib_pyg.train.options.
+            TrainOptions`), model options (e.g. ``heads``) and ``la_*`` options, split once by
+            :meth:`~graphlib_pyg.train.options.RunOptions.parse`.
         progress: optional callback ``progress(epoch, loss, val)`` for progress bars.
         augment: ``"none"`` or ``"la"`` (local augmentation, node tasks; its ``la_*`` options
             are read from ``config``, see :data:`graphlib_pyg.augment.la.LA_OPTIONS`).
@@ -106,29 +83,20 @@ class ModelTrainer:
         augment: str = "none",
     ) -> None:
         self.task, self.spec = task, resolve(model, MODELS, "model")
-        cfg = {**TRAIN_DEFAULTS, **(config or {})}
+        self.options = RunOptions.parse(model, config, augment)  # the one split
+        self.cfg: TrainOptions = self.options.train
+        self.model_options = dict(self.options.model)  # every builder option, defaults filled
         self.augment = None
-        if augment == "la":
-            from graphlib_pyg.augment.la import LA_OPTIONS, LocalAugmentationPlan
+        if self.options.augment is not None:
+            from graphlib_pyg.augment.la import LocalAugmentationPlan
 
-            self.augment = LocalAugmentationPlan(
-                {k: cfg.pop(k) for k in list(cfg) if k in LA_OPTIONS or k.startswith("la_")}
-            )
-        elif augment != "none":
-            raise KeyError(f"unknown augmentation {augment!r}. Valid: la, none")
-        self.model_options = {k: cfg.pop(k) for k in list(cfg) if k in self.spec.options}
-        unknown = set(cfg) - set(TRAIN_DEFAULTS)
-        if unknown:
-            valid = sorted(set(TRAIN_DEFAULTS) | set(self.spec.options))
-            raise TypeError(
-                f"unknown option(s) {sorted(unknown)} for model {model!r}; "
-                f"valid: {', '.join(valid)}"
-            )
-        self.cfg, self.progress = cfg, progress
-        self.device = resolve_device(str(cfg["device"]))
-        if not isinstance(cfg["checkpoint_every"], int) or cfg["checkpoint_every"] < 0:
+            self.augment = LocalAugmentationPlan(dict(self.options.augment))
+        self.progress = progress
+        cfg = self.cfg
+        self.device = resolve_device(str(cfg.device))
+        if not isinstance(cfg.checkpoint_every, int) or cfg.checkpoint_every < 0:
             raise ValueError(
-                f"checkpoint_every must be an integer >= 0, got {cfg['checkpoint_every']!r}"
+                f"checkpoint_every must be an integer >= 0, got {cfg.checkpoint_every!r}"
             )
 
     def _build(
@@ -136,21 +104,21 @@ class ModelTrainer:
     ) -> nn.Module:
         c = self.cfg
         if input_dropout is None:
-            input_dropout = c["input_dropout"]
+            input_dropout = c.input_dropout
         return build_model(
             self.spec.name,
             in_channels,
-            c["hidden"],
+            c.hidden,
             out_channels,
-            c["num_layers"],
-            c["dropout"],
+            c.num_layers,
+            c.dropout,
             input_dropout,
             **self.model_options,
         )
 
     def _init(self, model: nn.Module, x: Tensor, graph_arg) -> None:
         """Re-initialise ``model`` by the ``init`` option (None: the layers' own defaults)."""
-        kind = self.cfg["init"]
+        kind = self.cfg.init
         if kind is None or kind == "default":
             return
         from graphlib_pyg.nn.init import INITS
@@ -165,7 +133,7 @@ class ModelTrainer:
         """Every option a run of ``model`` takes, with its default: the training options, the
         model's registry options and, with ``augment="la"``, the local-augmentation options."""
         spec = resolve(model, MODELS, "model")
-        out = {**TRAIN_DEFAULTS, **spec.options}
+        out = {**TRAIN_DEFAULTS, **spec.options}  # the fields RunOptions.parse splits into
         if augment == "la":
             from graphlib_pyg.augment.la import LA_OPTIONS
 
@@ -178,7 +146,7 @@ class ModelTrainer:
     def config_id(self, seed: int, run: int) -> str:
         """What a checkpoint of this run must have been saved by: the trainer, model, task,
         every option that changes the result, the seed and the split."""
-        options = {k: v for k, v in self.cfg.items() if k not in CHECKPOINT_KEYS}
+        options = {k: v for k, v in self.cfg.as_dict().items() if k not in CHECKPOINT_KEYS}
         ident = {
             "trainer": type(self).__name__,
             "model": self.spec.name,
@@ -196,11 +164,11 @@ class ModelTrainer:
         """The run's :class:`~graphlib_pyg.train.checkpoint.Checkpoint` at ``self.checkpoint``
         holding ``parts`` (``None`` without a path or with ``checkpoint_every=0``)."""
         c, path = self.cfg, self.checkpoint
-        if path is None or not c["checkpoint_every"]:
+        if path is None or not c.checkpoint_every:
             return None
         if self.runtime().distributed:
             raise ValueError("checkpoints are not supported in distributed runs")
-        every, keep = c["checkpoint_every"], bool(c["keep_checkpoints"])
+        every, keep = c.checkpoint_every, bool(c.keep_checkpoints)
         return Checkpoint(path, every, self.config_id(seed, run), parts, keep)
 
     def _fit(self, step, evaluate, params: int, checkpoint: Checkpoint | None = None) -> RunResult:
@@ -211,10 +179,10 @@ class ModelTrainer:
         return fit(
             step,
             evaluate,
-            epochs=c["epochs"],
-            eval_every=c["eval_every"],
-            patience=c["patience"],
-            select=c["select"],
+            epochs=c.epochs,
+            eval_every=c.eval_every,
+            patience=c.patience,
+            select=c.select,
             params=params,
             progress=self.progress,
             checkpoint=checkpoint,
@@ -227,8 +195,8 @@ class ModelTrainer:
     def _hops(self) -> int:
         """How many hops of neighbourhood the model reads (its number of propagation steps)."""
         if self.spec.hops is not None:
-            return int(self.spec.hops({**self.spec.options, **self.model_options, **self.cfg}))
-        return int(self.cfg["num_layers"])
+            return int(self.spec.hops(self.model_options))
+        return int(self.cfg.num_layers)
 
     def _check_runtime(self, runtime: Runtime) -> None:
         """Reject what this trainer cannot run distributed (the default: nothing)."""

@@ -34,7 +34,7 @@ class GraphTrainer(ModelTrainer):
         self._check_runtime(self.runtime())
         task, c = self.task, self.cfg
         split = task.split(run)
-        hidden = c["hidden"]
+        hidden = c.hidden
         model = GraphLevel(
             self._build(hidden, hidden),
             task.num_features,
@@ -44,11 +44,11 @@ class GraphTrainer(ModelTrainer):
         )
         device = self.device
         model = model.to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
+        opt = torch.optim.Adam(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         loss_fn = F.binary_cross_entropy_with_logits if task.multilabel else F.cross_entropy
-        bs = c["batch_size"] or 128
+        bs = c.batch_size or 128
         gen = torch.Generator().manual_seed(seed)
-        order = c["batch_order"]
+        order = c.batch_order
         if order not in ("random", "size"):
             raise ValueError(f"batch_order must be 'random' or 'size', got {order!r}")
         graphs = [task.graphs[i] for i in split.train]

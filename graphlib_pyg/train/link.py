@@ -54,11 +54,11 @@ class LinkTrainer(ModelTrainer):
         x = getattr(graph, "x", None)
         emb = None
         if x is None:  # featureless graph (e.g. ogbl-ddi): learn a node embedding
-            emb = nn.Embedding(graph.num_nodes, c["emb_dim"] or c["hidden"])
+            emb = nn.Embedding(graph.num_nodes, c.emb_dim or c.hidden)
             nn.init.xavier_uniform_(emb.weight)
         in_dim = emb.embedding_dim if emb is not None else x.size(1)
-        encoder = self._build(in_dim, c["hidden"])
-        predictor = LinkPredictor(c["hidden"], c["hidden"], c["pred_layers"], c["dropout"])
+        encoder = self._build(in_dim, c.hidden)
+        predictor = LinkPredictor(c.hidden, c.hidden, c.pred_layers, c.dropout)
         net = _LinkModel(encoder, predictor, emb, x)
         g, g_test = self._graph_arg(graph), self._graph_arg(test_graph)
         self._init(encoder, net.features(), g)
@@ -70,9 +70,9 @@ class LinkTrainer(ModelTrainer):
         g = _to(g, device)
         g_test = g if same else _to(g_test, device)
         train_net = runtime.wrap(net)  # replicas: each rank takes its shard of the positives
-        opt = torch.optim.Adam(net.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
+        opt = torch.optim.Adam(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         pos_all = split.train_pos
-        bs = c["batch_size"] or -(-pos_all.size(1) // runtime.world)
+        bs = c.batch_size or -(-pos_all.size(1) // runtime.world)
         stream, counter = int(torch.initial_seed()) % 2**31, EpochCounter()
         runtime.own_streams()  # shuffles and negatives use `stream`; dropout masks differ by rank
 
@@ -83,9 +83,7 @@ class LinkTrainer(ModelTrainer):
             # of size b on w ranks covers the pairs of batch k of size w b in one process
             order = runtime.shard(torch.arange(pos_all.size(1)), epoch, stream)
             gen = torch.Generator().manual_seed(stream * 7919 + epoch)
-            negs = torch.randint(
-                0, graph.num_nodes, (2, pos_all.size(1), c["num_neg"]), generator=gen
-            )
+            negs = torch.randint(0, graph.num_nodes, (2, pos_all.size(1), c.num_neg), generator=gen)
             total, count = 0.0, 0
             for perm in order.split(bs):
                 opt.zero_grad()
@@ -101,7 +99,7 @@ class LinkTrainer(ModelTrainer):
         @torch.no_grad()
         def scores(h: Tensor, pairs: Tensor) -> Tensor:
             return runtime.chunked_scores(
-                lambda p: net.predictor(h[p[0]], h[p[1]]), pairs, c["eval_batch"]
+                lambda p: net.predictor(h[p[0]], h[p[1]]), pairs, c.eval_batch
             )
 
         @torch.no_grad()

@@ -31,9 +31,9 @@ class NCNTrainer(ModelTrainer):
         self._check_runtime(self.runtime())
         if self.device.type != "cpu":
             raise ValueError(
-                f"model {self.spec.name!r} trains on the CPU only; drop device={c['device']}"
+                f"model {self.spec.name!r} trains on the CPU only; drop device={c.device}"
             )
-        o = {**self.spec.options, **self.model_options}
+        o = self.model_options
         split = task.split(run)
         n = split.graph.num_nodes
         graph = NeighborSets.from_edge_index(split.graph.edge_index, n)
@@ -44,23 +44,23 @@ class NCNTrainer(ModelTrainer):
         encoder, predictor = build_link_model(
             self.spec.name,
             x.size(1) if x is not None else 0,
-            c["hidden"],
+            c.hidden,
             n,
-            c["num_layers"],
-            c["dropout"],
-            c["input_dropout"],
+            c.num_layers,
+            c.dropout,
+            c.input_dropout,
             **self.model_options,
         )
         self._init(encoder, x, graph)
         opt = torch.optim.Adam(
             [
-                {"params": encoder.parameters(), "lr": c["lr"]},
-                {"params": predictor.parameters(), "lr": o["pred_lr"] or c["lr"]},
+                {"params": encoder.parameters(), "lr": c.lr},
+                {"params": predictor.parameters(), "lr": o["pred_lr"] or c.lr},
             ],
-            weight_decay=c["weight_decay"],
+            weight_decay=c.weight_decay,
         )
         pos_all = split.train_pos
-        bs = c["batch_size"] or pos_all.size(1)
+        bs = c.batch_size or pos_all.size(1)
 
         def step() -> float:
             encoder.train()
@@ -71,7 +71,7 @@ class NCNTrainer(ModelTrainer):
                 pos = pos_all[:, perm]
                 g = graph.without(pos) if o["target_removal"] else graph
                 h = encoder(x, g)
-                neg = torch.randint(0, n, (2, perm.numel() * c["num_neg"]))
+                neg = torch.randint(0, n, (2, perm.numel() * c.num_neg))
                 out = predictor(h, g, torch.cat([pos, neg], 1))  # one pass: shared pooled states
                 loss = F.softplus(-out[: pos.size(1)]).mean()
                 loss = loss + F.softplus(out[pos.size(1) :]).mean()
@@ -84,7 +84,7 @@ class NCNTrainer(ModelTrainer):
         def evaluate() -> tuple[float, float]:
             encoder.eval()
             predictor.eval()
-            bs_eval = c["eval_batch"]
+            bs_eval = c.eval_batch
             h = encoder(x, graph)
             val = task.evaluate(
                 predictor.predict(h, graph, split.val_pos, bs_eval),

@@ -28,6 +28,7 @@ from graphlib_pyg.data.graph import adjacency
 from graphlib_pyg.distributed import Runtime
 from graphlib_pyg.train.base import RunResult
 from graphlib_pyg.train.common import ModelTrainer, _to
+from graphlib_pyg.train.options import TrainOptions
 from graphlib_pyg.utils import count_parameters, seed_everything
 
 
@@ -46,7 +47,7 @@ class NodeRun:
     runtime: Runtime
 
     @property
-    def cfg(self) -> dict:
+    def cfg(self) -> TrainOptions:
         return self.trainer.cfg
 
 
@@ -115,7 +116,7 @@ class SubgraphBatches(NodeBatching):
         super().__init__(r)
         self.batches, self.epoch = self._batches(), 0
         self.exact_eval = r.runtime.distributed or (
-            r.cfg["sampler"] == "exact" and r.trainer.augment is None
+            r.cfg.sampler == "exact" and r.trainer.augment is None
         )
         if not self.exact_eval:
             data, device = r.trainer.task.data, r.runtime.device
@@ -136,22 +137,22 @@ class SubgraphBatches(NodeBatching):
         task, runtime, train = r.trainer.task, r.runtime, r.train
         seed = int(torch.initial_seed()) % 2**31
         index, data, device = task.index(), task.data, runtime.device
-        fanouts = c["fanouts"] or [10] * c["num_layers"]
+        fanouts = c.fanouts or [10] * c.num_layers
         self.loader = loader = NodeLoader(
-            data, index, train, fanouts, c["batch_size"], shuffle=True, seed=seed + runtime.rank
+            data, index, train, fanouts, c.batch_size, shuffle=True, seed=seed + runtime.rank
         )
         table = torch.full((index.num_nodes,), -1, dtype=torch.long)
         hops, adj = r.trainer._hops(), r.trainer.spec.adj
 
         def batches(epoch: int):
-            if not runtime.distributed and c["sampler"] == "neighbor":  # the loader's shuffle
+            if not runtime.distributed and c.sampler == "neighbor":  # the loader's shuffle
                 for batch in loader:
                     g = _to(self._graph_of(batch), device)
                     yield batch.x.to(device), g, batch.n_id[: batch.batch_size]
                 return
             order = runtime.shard(torch.arange(train.numel()), epoch, seed)
-            for chunk in order.split(c["batch_size"]):
-                if c["sampler"] == "exact":
+            for chunk in order.split(c.batch_size):
+                if c.sampler == "exact":
                     n_id, g = exact_batch(index, train[chunk], hops, adj, table)
                     yield data.x[n_id].to(device), _to(g, device), train[chunk]
                 else:
@@ -200,7 +201,7 @@ class SubgraphBatches(NodeBatching):
         task, device = r.trainer.task, r.runtime.device
         index, x = task.index(), task.data.x
         table = torch.full((index.num_nodes,), -1, dtype=torch.long)
-        chunks = nodes.split(r.cfg["eval_batch"])
+        chunks = nodes.split(r.cfg.eval_batch)
         hops, adj = r.trainer._hops(), r.trainer.spec.adj
 
         def compute(k: int) -> Tensor:
@@ -234,7 +235,7 @@ class SeedBatches(NodeBatching):
         self.epoch += 1
         r.model.train()
         total, count = 0.0, 0
-        for seeds in r.runtime.shard(r.train, self.epoch, self.seed).split(r.cfg["batch_size"]):
+        for seeds in r.runtime.shard(r.train, self.epoch, self.seed).split(r.cfg.batch_size):
             r.opt.zero_grad()
             loss = r.loss_fn(r.train_model(seeds), r.y[seeds].to(r.runtime.device))
             loss.backward()
@@ -247,7 +248,7 @@ class SeedBatches(NodeBatching):
         evaluation of the same weights agrees, whatever the number of ranks."""
         r = self.r
         task, model = r.trainer.task, r.model
-        chunks = nodes.split(r.cfg["eval_batch"])
+        chunks = nodes.split(r.cfg.eval_batch)
         model.eval()
         return r.runtime.gather_chunks(
             list(chunks),
@@ -303,16 +304,16 @@ class NodeTrainer(ModelTrainer):
         g = self._graph_arg(data)
         self._init(model, data.x, g)
         model = model.to(runtime.device)  # before the optimiser: it must hold the moved params
-        seeded = bool(c["batch_size"]) and self.spec.seed_batches and aug is None
+        seeded = bool(c.batch_size) and self.spec.seed_batches and aug is None
         if seeded:  # DDP must wrap the call that runs: forward_seeds; buffers sync themselves
             train_model = runtime.wrap(_SeedForward(model), broadcast_buffers=False)
         else:
             train_model = runtime.wrap(model)  # broadcasts rank 0's parameters
-        opt = torch.optim.Adam(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
+        opt = torch.optim.Adam(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         r = NodeRun(self, model, train_model, opt, loss_fn, y, split.train, g, runtime)
         if seeded:
             batching: NodeBatching = SeedBatches(r)
-        elif c["batch_size"]:
+        elif c.batch_size:
             batching = SubgraphBatches(r)
         else:
             batching = FullBatch(r)
@@ -334,20 +335,20 @@ class NodeTrainer(ModelTrainer):
 
     def _check(self, runtime: Runtime) -> None:
         c, aug = self.cfg, self.augment
-        if c["sampler"] not in ("neighbor", "exact"):
-            raise ValueError(f"sampler must be 'neighbor' or 'exact', got {c['sampler']!r}")
-        if aug is not None and c["init"] not in (None, "default"):
+        if c.sampler not in ("neighbor", "exact"):
+            raise ValueError(f"sampler must be 'neighbor' or 'exact', got {c.sampler!r}")
+        if aug is not None and c.init not in (None, "default"):
             raise ValueError("init= is not supported together with --augment la")
         if aug is not None and runtime.device.type != "cpu":
-            raise ValueError(f"--augment la trains on the CPU only; drop device={c['device']}")
+            raise ValueError(f"--augment la trains on the CPU only; drop device={c.device}")
         if runtime.distributed and aug is not None:
             raise ValueError("--augment la is not supported in distributed runs")
-        if runtime.distributed and not c["batch_size"]:
+        if runtime.distributed and not c.batch_size:
             raise ValueError(
                 "distributed training shards mini-batches over ranks: set batch_size=B "
                 "(seeds per rank and step)"
             )
-        if c["batch_size"] and self.spec.seed_batches and aug is None and c["input_dropout"]:
+        if c.batch_size and self.spec.seed_batches and aug is None and c.input_dropout:
             raise ValueError(
                 f"{self.spec.name} with batch_size trains on seed batches from features it "
                 "precomputes once, so input_dropout cannot apply; use dropout instead (or drop "
@@ -369,7 +370,7 @@ class NodeTrainer(ModelTrainer):
         return aug.wrap(
             lambda width, p: self._build(width, task.num_classes, p),
             self.spec.name,
-            {**self.spec.options, **self.model_options, **self.cfg},
+            {**self.model_options, **self.cfg.as_dict()},
             task.data.x.size(1),
             gen,
         )
