@@ -81,6 +81,12 @@ class GraphTask:
     def num_features(self) -> int:
         return self.graphs[0].x.size(1)
 
+    @property
+    def num_edge_features(self) -> int:
+        """Edge feature columns (bond features on molecules); 0 when the graphs have none."""
+        ea = self.graphs[0].edge_attr
+        return 0 if ea is None else (ea.size(1) if ea.dim() > 1 else 1)
+
     def evaluate(self, out: Tensor, y: Tensor) -> float:
         """Metric of logits ``out`` (G, T or C) against targets ``y`` of the same graphs."""
         out, y = out.detach().cpu().float(), y.detach().cpu()

@@ -117,9 +117,37 @@ GRAPH_MAMBA_OPTIONS: dict = {
 
 
 def _gps(i, h, o, layers, dropout, **kw):
+    from graphlib_pyg.nn.edge_models import EDGE_LAYERS, EdgeGPS
     from graphlib_pyg.nn.transformer.gps import GPS
 
+    if kw["local_conv"] in EDGE_LAYERS:  # an edge-aware local branch (GPS reads edge_attr)
+        return EdgeGPS(i, h, o, num_layers=layers, dropout=dropout, **kw)
     return GPS(i, h, o, num_layers=layers, dropout=dropout, **kw)
+
+
+def gps_reads_edges(options: dict) -> bool:
+    """Whether GPS with ``options`` reads edge features (its local branch is ``gine`` or
+    ``gatedgcn``): the registry's ``edge_attr`` of ``gps``."""
+    from graphlib_pyg.nn.edge_models import EDGE_LAYERS
+
+    return options["local_conv"] in EDGE_LAYERS
+
+
+def _gine(i, h, o, layers, dropout, residual, act, **kw):
+    from graphlib_pyg.nn.edge_models import EdgeGNN
+
+    return EdgeGNN(i, h, o, layers, "gine", dropout=dropout, residual=residual, act=act)
+
+
+def _gatedgcn(i, h, o, layers, dropout, residual, act, **kw):
+    from graphlib_pyg.nn.edge_models import EdgeGNN
+
+    return EdgeGNN(i, h, o, layers, "gatedgcn", dropout=dropout, residual=residual, act=act)
+
+
+#: Options of the edge-feature models ``gine`` and ``gatedgcn`` (LRGB's ``custom_gnn``:
+#: skip connections around every layer, ReLU).
+EDGE_GNN_OPTIONS: dict = {"residual": True, "act": "relu"}
 
 
 def _sgformer(i, h, o, layers, dropout, **kw):

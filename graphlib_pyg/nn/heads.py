@@ -48,10 +48,17 @@ class GraphLevel(nn.Module):
         in_channels: input features (atom feature columns when ``categorical``).
         hidden_channels: width of the encoder output and of the head.
         out_channels: targets (or classes) per graph.
-        categorical: integer atom features, embedded with OGB's ``AtomEncoder``.
+        categorical: integer atom features, embedded with OGB's ``AtomEncoder`` (and integer
+            bond features with its ``BondEncoder``).
+        edge_channels: ``None`` for a body that reads no edge features (called as
+            ``body(h, graph, batch=batch)``); otherwise the body reads them and is called with
+            ``edge_attr=``: the edge features encoded to ``hidden_channels`` (``BondEncoder``
+            when ``categorical``, else a linear map of ``edge_channels`` columns), or ``None``
+            when the graphs have none (``edge_channels=0``).
 
     Shapes:
-        - **input:** x (N, in_channels), graph, batch (N,)
+        - **input:** x (N, in_channels), graph, batch (N,), edge_attr (E, edge_channels) or
+          ``None``
         - **output:** (G, out_channels)
     """
 
@@ -62,8 +69,17 @@ class GraphLevel(nn.Module):
         hidden_channels: int,
         out_channels: int,
         categorical: bool = False,
+        edge_channels: int | None = None,
     ) -> None:
         super().__init__()
+        self.reads_edges = edge_channels is not None
+        self.edge_encoder: nn.Module | None = None
+        if edge_channels and categorical:
+            from ogb.graphproppred.mol_encoder import BondEncoder
+
+            self.edge_encoder = BondEncoder(hidden_channels)
+        elif edge_channels:
+            self.edge_encoder = nn.Linear(edge_channels, hidden_channels)
         if categorical:
             from ogb.graphproppred.mol_encoder import AtomEncoder
 
@@ -76,12 +92,18 @@ class GraphLevel(nn.Module):
         )
 
     def reset_parameters(self) -> None:
-        for mod in (self.encoder, self.body, self.head):
+        for mod in (self.encoder, self.edge_encoder, self.body, self.head):
             if hasattr(mod, "reset_parameters"):
                 mod.reset_parameters()
 
-    def forward(self, x: Tensor, graph, batch: Tensor) -> Tensor:
+    def forward(self, x: Tensor, graph, batch: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         from torch_geometric.nn import global_mean_pool
 
-        h = self.body(self.encoder(x), graph, batch=batch)  # (N, hidden)
+        if self.reads_edges:
+            e = None
+            if edge_attr is not None and self.edge_encoder is not None:
+                e = self.edge_encoder(edge_attr)  # (E, hidden)
+            h = self.body(self.encoder(x), graph, batch=batch, edge_attr=e)  # (N, hidden)
+        else:
+            h = self.body(self.encoder(x), graph, batch=batch)  # (N, hidden)
         return self.head(global_mean_pool(h, batch))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from torch import Tensor, nn
 
 from graphlib_pyg.nn.builders import (
+    EDGE_GNN_OPTIONS,
     GMN_OPTIONS,
     GRAPH_MAMBA_OPTIONS,
     LARGEGT_OPTIONS,
@@ -25,9 +26,11 @@ from graphlib_pyg.nn.builders import (
     SGFORMER_OPTIONS,
     _dagnn,
     _gat,
+    _gatedgcn,
     _gcn,
     _gcn2,
     _gin,
+    _gine,
     _gmn,
     _gps,
     _graph_mamba,
@@ -37,6 +40,7 @@ from graphlib_pyg.nn.builders import (
     _polynormer,
     _sage,
     _sgformer,
+    gps_reads_edges,
 )
 from graphlib_pyg.nn.dropout import InputDropout
 from graphlib_pyg.utils import resolve
@@ -61,6 +65,11 @@ class ModelSpec:
         seed_batches: with ``batch_size`` the model trains on batches of seed nodes through its
             own ``prepare(x, adj, index)`` / ``forward_seeds(seeds)`` (LargeGT samples around
             each seed itself) instead of sampled subgraphs.
+        edge_attr: ``edge_attr(options)``: whether the model built with ``options`` reads edge
+            features (``None``: never). The graph-level trainer then encodes the batch's edge
+            features (OGB ``BondEncoder`` for categorical bond features, else a linear map) to
+            ``hidden`` and calls the model as ``model(x, edge_index, batch=..., edge_attr=e)``;
+            other models are called exactly as before.
     """
 
     name: str
@@ -70,6 +79,7 @@ class ModelSpec:
     link: str | None = None
     hops: Callable[[dict], int] | None = field(default=None, repr=False)
     seed_batches: bool = False
+    edge_attr: Callable[[dict], bool] | None = field(default=None, repr=False)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -96,6 +106,11 @@ MODELS: dict[str, ModelSpec] = {
             "pe_encoder": "deepset",
             "attn_dropout": 0.0,
         },
+        edge_attr=gps_reads_edges,
+    ),
+    "gine": ModelSpec("gine", _gine, "edge_index", EDGE_GNN_OPTIONS, edge_attr=lambda o: True),
+    "gatedgcn": ModelSpec(
+        "gatedgcn", _gatedgcn, "edge_index", EDGE_GNN_OPTIONS, edge_attr=lambda o: True
     ),
     "sgformer": ModelSpec("sgformer", _sgformer, "edge_index", SGFORMER_OPTIONS),
     "largegt": ModelSpec("largegt", _largegt, "gcn", LARGEGT_OPTIONS, seed_batches=True),
@@ -180,3 +195,8 @@ def graph_input(spec: ModelSpec, index, edge_index: Tensor | None = None):
             raise ValueError(f"model {spec.name!r} needs edge_index")
         return edge_index
     return index.adj_t(spec.adj)
+
+
+def reads_edge_attr(spec: ModelSpec, options: dict) -> bool:
+    """Whether ``spec``'s model built with ``options`` reads edge features (its ``edge_attr``)."""
+    return spec.edge_attr is not None and bool(spec.edge_attr(options))

@@ -1,7 +1,9 @@
 """The graph-level trainer: whole graphs in mini-batches, a node model with pooling and a head.
 
 The node model (any registry model) runs on a batch of graphs inside
-:class:`~graphlib_pyg.nn.heads.GraphLevel` (input encoder, mean pooling, MLP head).
+:class:`~graphlib_pyg.nn.heads.GraphLevel` (input encoder, mean pooling, MLP head). Models
+whose registry entry reads edge features (``ModelSpec.edge_attr``: ``gine``, ``gatedgcn``, GPS
+with such a local branch) also get the batch's ``edge_attr``, encoded by ``GraphLevel``.
 ``batch_order=size`` batches graphs of similar size (:class:`SizeBucketSampler`), so models that
 pad each batch to its largest graph do less padded work.
 """
@@ -16,6 +18,7 @@ from torch_geometric.loader import DataLoader
 from graphlib_pyg.data.graph import adjacency
 from graphlib_pyg.data.loaders import SizeBucketSampler
 from graphlib_pyg.nn.heads import GraphLevel
+from graphlib_pyg.nn.registry import reads_edge_attr
 from graphlib_pyg.train.base import RunResult
 from graphlib_pyg.train.checkpoint import GeneratorState
 from graphlib_pyg.train.common import ModelTrainer, _to
@@ -35,12 +38,14 @@ class GraphTrainer(ModelTrainer):
         task, c = self.task, self.cfg
         split = task.split(run)
         hidden = c.hidden
+        edges = reads_edge_attr(self.spec, self.model_options)  # the spec says, not the model
         model = GraphLevel(
             self._build(hidden, hidden),
             task.num_features,
             hidden,
             task.num_classes,
             task.categorical,
+            edge_channels=task.num_edge_features if edges else None,
         )
         device = self.device
         model = model.to(device)
@@ -68,7 +73,10 @@ class GraphTrainer(ModelTrainer):
                 g = batch.edge_index if self.spec.adj else None
             else:  # built on the CPU, where the CSR index lives, then moved
                 g = adjacency(batch.edge_index, batch.num_nodes, self.spec.adj)
-            return model(batch.x.to(device), _to(g, device), batch.batch.to(device))
+            x, b = batch.x.to(device), batch.batch.to(device)
+            if not edges:
+                return model(x, _to(g, device), b)
+            return model(x, _to(g, device), b, edge_attr=_to(batch.edge_attr, device))
 
         def target(batch) -> Tensor:
             return batch.y.float() if task.multilabel else batch.y.view(-1)
