@@ -143,3 +143,17 @@ def test_graph_level_batch_order_is_validated():
             progress=False,
             config={"batch_order": "sorted"},
         )
+
+
+def test_num_edge_features():
+    """Bond feature columns reach the trainer through the task (0 on featureless edges)."""
+    from torch_geometric.data import Data
+
+    from graphlib_pyg.data.graph_tasks import GraphSplit, GraphTask
+
+    assert load_task("graph-sbm", num_graphs=4).num_edge_features == 0
+    ei = torch.tensor([[0, 1], [1, 0]])
+    g = Data(x=torch.zeros(2, 9, dtype=torch.long), edge_index=ei, y=torch.tensor([0]))
+    g.edge_attr = torch.zeros(2, 3, dtype=torch.long)
+    split = GraphSplit(*(torch.tensor([0]),) * 3)
+    assert GraphTask("t", [g], split, "accuracy", True).num_edge_features == 3
