@@ -121,6 +121,14 @@ class LocalAugmentation(nn.Module):
         self._fixed_key = self._fixed = None
         self._evals = 0
 
+    def get_extra_state(self) -> dict:
+        """The evaluation counter (``eval_policy="redraw"``: evaluation ``k`` draws with seed
+        ``k``) travels with the state dict, so a checkpoint restores it."""
+        return {"evals": int(self._evals)}
+
+    def set_extra_state(self, state: dict) -> None:
+        self._evals = int(state["evals"])
+
     def _draw(self, x: Tensor, gen: torch.Generator | None) -> list[Tensor]:
         if self.source == "copy":
             return [x] * self.n_aug

@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphlib_pyg.augment.local import LocalAugmentation
 from graphlib_pyg.data.graph import adjacency
 from graphlib_pyg.distributed import Runtime
 from graphlib_pyg.train.base import RunResult
@@ -269,22 +268,6 @@ class _SeedForward(nn.Module):
         return self.model.forward_seeds(seeds)
 
 
-class _EvalDraws:
-    """The evaluation counters of LA's ``la_eval=redraw`` (one per
-    :class:`~graphlib_pyg.augment.local.LocalAugmentation` in the model), as checkpointable
-    state: evaluation ``k`` draws with seed ``k``."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.modules = [m for m in model.modules() if isinstance(m, LocalAugmentation)]
-
-    def state_dict(self) -> dict:
-        return {"evals": [int(m._evals) for m in self.modules]}
-
-    def load_state_dict(self, state: dict) -> None:
-        for m, evals in zip(self.modules, state["evals"], strict=True):
-            m._evals = int(evals)
-
-
 class NodeTrainer(ModelTrainer):
     """Node classification (single- or multi-label) with any node model of the registry."""
 
@@ -327,9 +310,8 @@ class NodeTrainer(ModelTrainer):
             val_loss = float(loss_fn(out[split.val], y[split.val]))
             return task.evaluate(out, split.val), task.evaluate(out, split.test), val_loss
 
+        # the model's state dict holds LA's evaluation counter too (its extra state)
         parts = {"model": model, "opt": opt, "batching": batching}
-        if aug is not None:
-            parts["augment"] = _EvalDraws(model)
         ckpt = self._checkpoint(seed, run, parts)
         return self._fit(batching.step, evaluate, count_parameters(model), ckpt)
 
