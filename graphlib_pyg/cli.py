@@ -234,6 +234,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 data=data,
                 root=args.root,
                 progress=not args.no_progress,
+                preset=args.preset,
             )
     except StoreError as err:  # the results file cannot be written
         print(f"graphlib bench: {where}{_error(err)}", file=sys.stderr)
@@ -313,6 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--start", type=int, default=0, help="first seed (split seeds over processes; default 0)"
     )
     b.add_argument("--epochs", type=int, default=None)
+    b.add_argument(
+        "--preset",
+        default=None,
+        help="published defaults to use in place of the dataset's (peptides-func: lrgb, tuned)",
+    )
     b.add_argument("--out", default=None, help="JSON Lines results file (resumable)")
     b.add_argument("--config", default=None, help="YAML grid: models, datasets, options, ...")
     b.add_argument("--root", default=None, help="raw data root (default $GRAPHLIB_DATA)")

@@ -69,6 +69,7 @@ def run_benchmark(
     data: dict | None = None,
     root: str | Path | None = None,
     progress: bool = True,
+    preset: str | None = None,
 ) -> list[dict]:
     """Run seeds ``start..runs-1`` of ``model`` on ``dataset``; one result row per run.
 
@@ -86,6 +87,9 @@ def run_benchmark(
         data: ``load_task`` options (``split``, ``task``, ``metric``, generator parameters).
         root: raw data root (default ``$GRAPHLIB_DATA``).
         progress: show a progress bar.
+        preset: a published set of defaults in place of the (dataset, model) ones
+            (:data:`~graphlib_pyg.bench.defaults.PEPTIDES_PRESETS`: ``lrgb``, ``tuned``);
+            recorded in the row's config.
 
     Returns:
         Rows with keys ``model, dataset, trainer, augment, run, seed, metric, peak_rss_mb,
@@ -119,7 +123,7 @@ def run_benchmark(
         if epochs is not None:
             cfg["epochs"] = epochs
     else:
-        cfg = resolve_config(model, dataset, user)
+        cfg = resolve_config(model, dataset, user, preset)
         if epochs is not None:
             cfg["epochs"] = epochs
     spec = MODELS.get(model)
@@ -128,6 +132,8 @@ def run_benchmark(
     task = load_task(dataset, root=root, **data)
     record = {k: v for k, v in cfg.items() if k not in CHECKPOINT_KEYS}
     record["data"] = {**data, "split": task.split_name}
+    if preset is not None:  # only where given: the config ids of other rows stay as they were
+        record["preset"] = preset
     base = {
         "model": model,
         "dataset": dataset,

@@ -226,3 +226,14 @@ def test_integer_dropout_from_the_command_line_is_accepted(model, data):
         model, dataset, runs=1, epochs=2, progress=False, config={"dropout": 0, "pred_layers": 1}
     )
     assert 0.0 <= rows[0]["test"] <= 1.0
+
+
+def test_a_preset_replaces_the_dataset_defaults_and_is_recorded(monkeypatch):
+    from graphlib_pyg.bench import defaults
+
+    tuned = {"hidden": 24, "dropout": 0.1, "epochs": 2}
+    monkeypatch.setitem(defaults.PEPTIDES_PRESETS, "tuned", {"gcn": tuned})
+    with pytest.raises(KeyError, match="presets exist for peptides-func"):
+        run_benchmark("gcn", "csbm", runs=1, data=SMALL, progress=False, preset="tuned")
+    cfg = defaults.resolve_config("gcn", "peptides-func", {"lr": 0.5}, preset="tuned")
+    assert cfg["hidden"] == 24 and cfg["dropout"] == 0.1 and cfg["lr"] == 0.5
