@@ -338,7 +338,31 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("datasets", help="list datasets and whether their files are present")
     d.add_argument("--root", default=None)
     d.set_defaults(func=cmd_datasets)
+    sub.add_parser("models", help="list the models").set_defaults(func=cmd_catalog)
+    sub.add_parser("trainers", help="list the trainers").set_defaults(func=cmd_catalog)
+    o = sub.add_parser("options", help="a model's options: type, value and where it comes from")
+    o.add_argument("model")
+    o.add_argument("--trainer", default="backprop")
+    o.add_argument("--augment", default="none")
+    o.add_argument("--dataset", default=None, help="show that dataset's benchmark defaults")
+    o.set_defaults(func=cmd_catalog)
     return parser
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    """``graphlib models``, ``trainers`` and ``options MODEL``, from the tool's own tables."""
+    from graphlib_pyg.bench import catalog
+
+    try:
+        if args.command == "models":
+            print(catalog.models_text())
+        elif args.command == "trainers":
+            print(catalog.trainers_text())
+        else:
+            print(catalog.options_text(args.model, args.trainer, args.augment, args.dataset))
+    except KeyError as err:
+        raise UsageError(err.args[0]) from err
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

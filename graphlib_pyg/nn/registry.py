@@ -79,20 +79,56 @@ class ModelSpec:
     link: str | None = None
     hops: Callable[[dict], int] | None = field(default=None, repr=False)
     seed_batches: bool = False
+    doc: str = ""  # one line for `graphlib models`
     edge_attr: Callable[[dict], bool] | None = field(default=None, repr=False)
 
 
 MODELS: dict[str, ModelSpec] = {
-    "mlp": ModelSpec("mlp", _mlp, None),
-    "gcn": ModelSpec("gcn", _gcn, "gcn", {"residual": False}),
-    "sage": ModelSpec("sage", _sage, "mean", {"residual": False}),
-    "gat": ModelSpec(
-        "gat", _gat, "edge_index", {"heads": 8, "v2": False, "out_heads": None, "residual": False}
+    "mlp": ModelSpec("mlp", _mlp, None, doc="PyG's MLP on the node features (ignores the graph)"),
+    "gcn": ModelSpec(
+        "gcn",
+        _gcn,
+        "gcn",
+        {"residual": False},
+        doc="PyG's GCN (Kipf & Welling 2017); residual=True: Platonov et al.'s pre-norm blocks",
     ),
-    "gin": ModelSpec("gin", _gin, "sum"),
-    "dagnn": ModelSpec("dagnn", _dagnn, "gcn", {"K": 10}, hops=lambda o: o["K"]),
-    "gcn2": ModelSpec("gcn2", _gcn2, "gcn", {"alpha": 0.1, "theta": 0.5}),
-    "gmn": ModelSpec("gmn", _gmn, "edge_index", GMN_OPTIONS),
+    "sage": ModelSpec(
+        "sage",
+        _sage,
+        "mean",
+        {"residual": False},
+        doc="PyG's GraphSAGE (mean), linear-first layers; residual=True as gcn",
+    ),
+    "gat": ModelSpec(
+        "gat",
+        _gat,
+        "edge_index",
+        {"heads": 8, "v2": False, "out_heads": None, "residual": False},
+        doc="PyG's GAT (Velickovic et al. 2018) aggregating with one sparse product per layer",
+    ),
+    "gin": ModelSpec("gin", _gin, "sum", doc="PyG's GIN (Xu et al. 2019)"),
+    "dagnn": ModelSpec(
+        "dagnn",
+        _dagnn,
+        "gcn",
+        {"K": 10},
+        hops=lambda o: o["K"],
+        doc="DAGNN (Liu et al. 2020): K propagation steps with adaptive weights",
+    ),
+    "gcn2": ModelSpec(
+        "gcn2",
+        _gcn2,
+        "gcn",
+        {"alpha": 0.1, "theta": 0.5},
+        doc="GCNII (Chen et al. 2020) on PyG's GCN2Conv: initial residual, identity map",
+    ),
+    "gmn": ModelSpec(
+        "gmn",
+        _gmn,
+        "edge_index",
+        GMN_OPTIONS,
+        doc="GMN (Behrouz & Hashemi 2024): random-walk tokens scanned by bidirectional Mamba",
+    ),
     "gps": ModelSpec(
         "gps",
         _gps,
@@ -107,17 +143,65 @@ MODELS: dict[str, ModelSpec] = {
             "attn_dropout": 0.0,
         },
         edge_attr=gps_reads_edges,
+        doc="GraphGPS (Rampasek et al. 2022): PyG's GPSConv, local conv + global attention",
     ),
-    "gine": ModelSpec("gine", _gine, "edge_index", EDGE_GNN_OPTIONS, edge_attr=lambda o: True),
+    "gine": ModelSpec(
+        "gine",
+        _gine,
+        "edge_index",
+        EDGE_GNN_OPTIONS,
+        edge_attr=lambda o: True,
+        doc="GINE (Hu et al. 2020): GIN with edge features, LRGB's layer",
+    ),
     "gatedgcn": ModelSpec(
-        "gatedgcn", _gatedgcn, "edge_index", EDGE_GNN_OPTIONS, edge_attr=lambda o: True
+        "gatedgcn",
+        _gatedgcn,
+        "edge_index",
+        EDGE_GNN_OPTIONS,
+        edge_attr=lambda o: True,
+        doc="GatedGCN (Bresson & Laurent 2017) with edge states, LRGB's layer",
     ),
-    "sgformer": ModelSpec("sgformer", _sgformer, "edge_index", SGFORMER_OPTIONS),
-    "largegt": ModelSpec("largegt", _largegt, "gcn", LARGEGT_OPTIONS, seed_batches=True),
-    "polynormer": ModelSpec("polynormer", _polynormer, "edge_index", POLYNORMER_OPTIONS),
-    "graph_mamba": ModelSpec("graph_mamba", _graph_mamba, "edge_index", GRAPH_MAMBA_OPTIONS),
-    "ncn": ModelSpec("ncn", _ncn, None, NCN_OPTIONS, link="ncn"),
-    "ncnc": ModelSpec("ncnc", _ncn, None, NCNC_OPTIONS, link="ncnc"),
+    "sgformer": ModelSpec(
+        "sgformer", _sgformer, "edge_index", SGFORMER_OPTIONS, doc="PyG's SGFormer (Wu et al. 2023)"
+    ),
+    "largegt": ModelSpec(
+        "largegt",
+        _largegt,
+        "gcn",
+        LARGEGT_OPTIONS,
+        seed_batches=True,
+        doc="LargeGT (Dwivedi et al. 2023): sampled 2-hop tokens + k-means codebook",
+    ),
+    "polynormer": ModelSpec(
+        "polynormer",
+        _polynormer,
+        "edge_index",
+        POLYNORMER_OPTIONS,
+        doc="PyG's Polynormer (Deng et al. 2024)",
+    ),
+    "graph_mamba": ModelSpec(
+        "graph_mamba",
+        _graph_mamba,
+        "edge_index",
+        GRAPH_MAMBA_OPTIONS,
+        doc="Graph-Mamba (Wang et al. 2024): GPS-style layer with a degree-ordered Mamba",
+    ),
+    "ncn": ModelSpec(
+        "ncn",
+        _ncn,
+        None,
+        NCN_OPTIONS,
+        link="ncn",
+        doc="NCN (Wang et al. 2024): pair scores from pooled common neighbours (link tasks)",
+    ),
+    "ncnc": ModelSpec(
+        "ncnc",
+        _ncn,
+        None,
+        NCNC_OPTIONS,
+        link="ncnc",
+        doc="NCNC: NCN with common-neighbour completion (link tasks)",
+    ),
 }
 
 

@@ -211,10 +211,14 @@ class AuxTrainer:
 
 
 class AugLocalTrainer(AuxTrainer):
+    """AugLocal (Ma et al. 2024): each layer's auxiliary network samples later layers."""
+
     method = "auglocal"
 
 
 class MANTrainer(AuxTrainer):
+    """MAN: each layer's auxiliary network is a momentum copy of the next layer."""
+
     method = "man"
 
 

@@ -41,8 +41,10 @@ BY_TASK_LINK_MODEL: dict[str, type[ModelTrainer]] = {"link": NCNTrainer}
 
 
 class BackpropTrainer:
-    """The backprop trainer for ``model`` on ``task`` (see the module docstring); the
-    arguments are those of :class:`~graphlib_pyg.train.common.ModelTrainer`.
+    """Backpropagation, end to end: the node, link, NCN or graph-level trainer of the task.
+
+    Picks the trainer of the task's type (see the module docstring); the arguments are those of
+    :class:`~graphlib_pyg.train.common.ModelTrainer`.
 
     Attributes:
         trainer: the task type's trainer that :meth:`run` calls.

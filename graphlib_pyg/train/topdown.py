@@ -289,10 +289,14 @@ class TopDownTrainer:
 
 
 class Top2InputTrainer(TopDownTrainer):
+    """SF with top-down signals fed back as layer inputs (ForwardGNN SF-Top2Input)."""
+
     mode = "top2input"
 
 
 class Top2LossTrainer(TopDownTrainer):
+    """SF with top-down signals in the layers' losses (ForwardGNN SF-Top2Loss)."""
+
     mode = "top2loss"
 
 

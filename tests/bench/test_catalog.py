@@ -1,0 +1,37 @@
+"""``graphlib models``, ``trainers`` and ``options``: read from the tool's own tables."""
+
+from graphlib_pyg.bench.catalog import options_table
+from graphlib_pyg.cli import main
+from graphlib_pyg.nn.registry import MODELS
+from graphlib_pyg.train.options import TRAIN_DEFAULTS
+from graphlib_pyg.train.registry import TRAINERS
+
+
+def test_models_and_trainers_list_every_entry_with_a_description(capsys):
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    described = {line.split()[0]: line.split(maxsplit=1)[1] for line in lines}
+    assert set(MODELS) | {"lp", "cn", "aa", "ra"} <= set(described)
+    assert main(["trainers"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert {line.split()[0] for line in lines} == set(TRAINERS)
+    assert all(len(line.split()) > 3 for line in lines)  # a real description on every line
+
+
+def test_options_show_types_values_and_their_source():
+    rows = {k: (t, v, w) for k, t, v, w in options_table("gat", dataset="cora")}
+    assert set(rows) == set(TRAIN_DEFAULTS) | set(MODELS["gat"].options)
+    assert rows["lr"] == ("float", 0.005, "bench default for gat")  # the GAT paper's setting
+    assert rows["patience"][0] == "int | None"
+    assert rows["v2"] == ("bool", False, "model gat")
+    assert rows["num_layers"] == ("int", 2, "trainer backprop")
+    sf = {k: (v, w) for k, _, v, w in options_table("gcn", trainer="sf", dataset="cora")}
+    assert sf["lr"] == (0.001, "trainer sf")  # ForwardGNN's own defaults, not the bench ones
+    la = {k: w for k, _, _, w in options_table("gcn", augment="la")}
+    assert la["la_tem"] == "augment la"
+
+
+def test_an_unknown_model_is_one_line_with_a_suggestion(capsys):
+    assert main(["options", "gnc"]) == 2
+    err = capsys.readouterr().err
+    assert "Did you mean gcn?" in err and len(err.strip().splitlines()) == 1
