@@ -1,4 +1,4 @@
-"""The ``graphlib`` command: ``bench``, ``report`` and ``datasets``.
+"""The graphlib command: bench, report, datasets, models, trainers and options.
 
 Names given on the command line (models, datasets, trainers, augmentations) are resolved once,
 here at the edge; an unknown name exits with a message listing the valid ones. Options
@@ -304,7 +304,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphlib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("bench", help="run a benchmark (no arguments: a short default one)")
+    b = sub.add_parser(
+        "bench",
+        help="run a benchmark (no arguments: a short default one)",
+        epilog="graphlib models, graphlib trainers and graphlib options MODEL list the models, "
+        "the trainers and a model's key=value options with their defaults.",
+    )
     b.add_argument("--model", action="append", help="model name(s), comma-separated")
     b.add_argument("--dataset", action="append", help="dataset name(s), comma-separated")
     b.add_argument("--trainer", default=None, help="trainer (default: backprop)")
