@@ -199,7 +199,8 @@ def exact_batch(
         indptr[inner + 1 :] = indptr[inner]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-            graph = SparseAdj(torch.sparse_csr_tensor(indptr, table[col[pos]], val[pos], (m, m)))
+            csr = torch.sparse_csr_tensor(indptr, table[col[pos]], val[pos], (m, m))
+            graph = SparseAdj(csr, adj)  # rows of adj_t(adj): the same pairing checks
     table[n_id] = -1
     return n_id, graph
 

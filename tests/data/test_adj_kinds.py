@@ -159,3 +159,19 @@ def test_adj_t_values_are_computed_in_the_requested_dtype():
     torch.testing.assert_close(out, conv(x, simple), atol=1e-12, rtol=1e-12)
     with pytest.raises(TypeError, match="floating"):
         index.adj_t("sum", dtype=torch.long)
+
+
+def test_exact_mini_batches_keep_their_kind_and_its_checks():
+    """An exact mini-batch's adjacency is rows of adj_t(kind): the same pairing rules apply."""
+    from graphlib_pyg.data.adj_checks import AdjacencyKindError
+    from graphlib_pyg.data.loaders import exact_batch
+
+    g = torch.Generator().manual_seed(0)
+    edge_index = torch.randint(0, 60, (2, 300), generator=g)
+    index = GraphIndex(edge_index, 60)
+    n_id, adj = exact_batch(index, torch.arange(5), 1, "mean")
+    assert adj.kind == "mean"
+    x = torch.randn(n_id.numel(), 4, generator=g)
+    SAGEConv(4, 3, aggr="sum")(x, adj)  # the library's pairing: the mean over edge_index
+    with pytest.raises(AdjacencyKindError, match="adj_t"):
+        SAGEConv(4, 3)(x, adj)  # mean over a row-normalised adjacency: normalised twice
