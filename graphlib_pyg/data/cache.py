@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from graphlib_pyg.data import safe_io
+import graphlib_pyg.data.safe_io as safe_io
 from graphlib_pyg.data.safe_io import DatasetCorruptError
 
 CACHE_ENV = "GRAPHLIB_CACHE"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from torch_geometric.data import Data
 
-from graphlib_pyg.data import safe_io
+import graphlib_pyg.data.safe_io as safe_io
 from graphlib_pyg.data.cache import CACHE_ENV as CACHE_ENV
 from graphlib_pyg.data.cache import cache_dir, drop_stale, load_rebuilding, mirror
 from graphlib_pyg.data.cache import cache_root as cache_root

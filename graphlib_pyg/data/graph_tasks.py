@@ -23,8 +23,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphlib_pyg.data import datasets as ds
-from graphlib_pyg.data import safe_io
+import graphlib_pyg.data.datasets as ds
+import graphlib_pyg.data.safe_io as safe_io
 from graphlib_pyg.data.cache import cache_dir, drop_stale
 
 PEPTIDES_FOLDER = "LRGB/peptides-functional"

@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphlib_pyg.data import safe_io
-from graphlib_pyg.data import splits as sp
+import graphlib_pyg.data.safe_io as safe_io
+import graphlib_pyg.data.splits as sp
 
 
 def ogb_edge_split(dataset) -> dict:

@@ -23,7 +23,7 @@ import os.path as osp
 import torch
 from torch_geometric.data import Data
 
-from graphlib_pyg.data import safe_io
+import graphlib_pyg.data.safe_io as safe_io
 
 _PLANETOID_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 

@@ -13,9 +13,10 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphlib_pyg.data import datasets as ds
-from graphlib_pyg.data import safe_io, synthetic
-from graphlib_pyg.data import splits as sp
+import graphlib_pyg.data.datasets as ds
+import graphlib_pyg.data.safe_io as safe_io
+import graphlib_pyg.data.splits as sp
+import graphlib_pyg.data.synthetic as synthetic
 from graphlib_pyg.data.graph import GraphIndex, validate_graph
 from graphlib_pyg.data.ogb import ogb_link_split
 
