@@ -9,15 +9,12 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
 from graphlib_pyg.data.datasets import (
-    CACHE_ENV,
     DatasetCorruptError,
     DatasetNotFoundError,
     load_dataset,
@@ -25,27 +22,7 @@ from graphlib_pyg.data.datasets import (
 )
 from graphlib_pyg.data.tasks import LinkTask, NodeTask, load_task
 
-
-def _no_network(*args, **kwargs):
-    raise OSError("network access is disabled in tests")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _offline() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", _no_network)
-        mp.setattr(socket.socket, "connect_ex", _no_network)
-        mp.setattr(socket, "create_connection", _no_network)
-        mp.setattr(socket, "getaddrinfo", _no_network)
-        yield
-
-
-@pytest.fixture
-def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A cache folder of this test's own, so nothing processed earlier can be reused."""
-    cache = tmp_path / "cache"
-    monkeypatch.setenv(CACHE_ENV, str(cache))
-    return cache
+pytestmark = pytest.mark.usefixtures("offline")  # tests/data/conftest.py
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bool, int, int]]:

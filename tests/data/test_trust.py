@@ -12,16 +12,14 @@ from __future__ import annotations
 import gzip
 import pickle
 import shutil
-import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from graphlib_pyg.data.datasets import CACHE_ENV, DatasetCorruptError
+from graphlib_pyg.data.datasets import DatasetCorruptError
 from graphlib_pyg.data.splits import forwardgnn_splits
 from graphlib_pyg.data.tasks import load_task
 
@@ -36,24 +34,7 @@ class RunsCode:
         return (subprocess.call, (["sh", "-c", f"echo pwned > '{self.marker}'"],))
 
 
-def _no_network(*args, **kwargs):
-    raise OSError("network access is disabled in tests")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _offline() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", _no_network)
-        mp.setattr(socket, "create_connection", _no_network)
-        mp.setattr(socket, "getaddrinfo", _no_network)
-        yield
-
-
-@pytest.fixture
-def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cache = tmp_path / "cache"
-    monkeypatch.setenv(CACHE_ENV, str(cache))
-    return cache
+pytestmark = pytest.mark.usefixtures("offline")  # tests/data/conftest.py
 
 
 @pytest.fixture
