@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from types import MappingProxyType
-from typing import Any
 
 from graphlib_pyg.nn.registry import MODELS
 from graphlib_pyg.utils import did_you_mean, resolve
@@ -47,10 +46,6 @@ class TrainOptions:
     device: str = "cpu"  # where the model trains in one process: cpu | cuda | cuda:K | auto
     checkpoint_every: int = 10  # epochs between checkpoints (with a checkpoint path); 0: none
     keep_checkpoints: bool = False  # keep a run's checkpoint once it finished
-
-    def __getitem__(self, key: str) -> Any:
-        """``options["lr"]``: read access by name, as the config mappings it replaces."""
-        return getattr(self, key)
 
     def as_dict(self) -> dict:
         return asdict(self)
