@@ -23,11 +23,12 @@ from typing import ClassVar
 
 from graphlib_pyg.nn.registry import MODELS
 from graphlib_pyg.train.base import Progress, RunResult
-from graphlib_pyg.train.common import TRAIN_DEFAULTS, ModelTrainer, resolve_device
+from graphlib_pyg.train.common import ModelTrainer, resolve_device
 from graphlib_pyg.train.graph import GraphTrainer
 from graphlib_pyg.train.link import LinkTrainer
 from graphlib_pyg.train.ncn import NCNTrainer
 from graphlib_pyg.train.node import NodeTrainer
+from graphlib_pyg.train.options import TRAIN_DEFAULTS
 from graphlib_pyg.utils import resolve
 
 #: The trainer of each task kind for node models.

@@ -24,7 +24,7 @@ from graphlib_pyg.distributed import Runtime
 from graphlib_pyg.nn.registry import MODELS, build_model, graph_input
 from graphlib_pyg.train.base import RunResult, fit
 from graphlib_pyg.train.checkpoint import Checkpoint, Stateful
-from graphlib_pyg.train.options import TRAIN_DEFAULTS, RunOptions, TrainOptions
+from graphlib_pyg.train.options import RunOptions, TrainOptions
 from graphlib_pyg.utils import resolve
 
 #: Options that say how a run is saved, not what it computes: they are not part of its identity
@@ -132,13 +132,7 @@ class ModelTrainer:
     def option_defaults(cls, model: str, augment: str = "none") -> dict:
         """Every option a run of ``model`` takes, with its default: the training options, the
         model's registry options and, with ``augment="la"``, the local-augmentation options."""
-        spec = resolve(model, MODELS, "model")
-        out = {**TRAIN_DEFAULTS, **spec.options}  # the fields RunOptions.parse splits into
-        if augment == "la":
-            from graphlib_pyg.augment.la import LA_OPTIONS
-
-            out.update(LA_OPTIONS)
-        return out
+        return RunOptions.parse(model, None, augment).as_dict()  # what parse splits a run into
 
     def run(self, seed: int = 0, run: int | None = None) -> RunResult:
         raise NotImplementedError

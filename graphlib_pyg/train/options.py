@@ -69,6 +69,10 @@ class RunOptions:
     model: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     augment: MappingProxyType | None = None
 
+    def as_dict(self) -> dict:
+        """The options as one flat mapping again (training, model, then LA options)."""
+        return {**self.train.as_dict(), **self.model, **(self.augment or {})}
+
     @classmethod
     def parse(cls, model: str, config: dict | None = None, augment: str = "none") -> RunOptions:
         """Split ``config`` (flat ``key -> value``) for ``model`` and ``augment``."""
