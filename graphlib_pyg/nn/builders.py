@@ -12,7 +12,7 @@ from collections.abc import Callable
 from torch import Tensor, nn
 from torch_geometric.nn import models as pyg_models
 
-from graphlib_pyg.nn.conv.resolver import ConvFactory, conv_factory
+from graphlib_pyg.nn.conv.resolver import EDGE_CONVS, ConvFactory, conv_factory
 from graphlib_pyg.nn.residual import ResidualGNN
 
 
@@ -117,20 +117,15 @@ GRAPH_MAMBA_OPTIONS: dict = {
 
 
 def _gps(i, h, o, layers, dropout, **kw):
-    from graphlib_pyg.nn.edge_models import EDGE_LAYERS, EdgeGPS
     from graphlib_pyg.nn.transformer.gps import GPS
 
-    if kw["local_conv"] in EDGE_LAYERS:  # an edge-aware local branch (GPS reads edge_attr)
-        return EdgeGPS(i, h, o, num_layers=layers, dropout=dropout, **kw)
     return GPS(i, h, o, num_layers=layers, dropout=dropout, **kw)
 
 
 def gps_reads_edges(options: dict) -> bool:
     """Whether GPS with ``options`` reads edge features (its local branch is ``gine`` or
     ``gatedgcn``): the registry's ``edge_attr`` of ``gps``."""
-    from graphlib_pyg.nn.edge_models import EDGE_LAYERS
-
-    return options["local_conv"] in EDGE_LAYERS
+    return options["local_conv"] in EDGE_CONVS
 
 
 def _gine(i, h, o, layers, dropout, residual, act, **kw):

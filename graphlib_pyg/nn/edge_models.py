@@ -1,4 +1,4 @@
-"""Models that read edge features: GINE, GatedGCN and GPS with an edge-aware local branch.
+"""Models that read edge features: GINE and GatedGCN stacks, and the local-branch wrapper.
 
 They follow LRGB's ``custom_gnn`` (vijaydwivedi75/lrgb ``graphgps/network/custom_gnn.py``):
 ``num_layers`` convolutions of width ``hidden`` on node states and (already encoded) edge
@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphlib_pyg.nn.conv.gatedgcn import ACTIVATIONS, GatedGCNConv
-from graphlib_pyg.nn.transformer.gps import GPS
 
 
 class GINELayer(nn.Module):
@@ -139,41 +138,3 @@ class NodeOutput(nn.Module):
         if edge_attr is None:
             edge_attr = x.new_zeros(edge_index.size(1), x.size(1))
         return self.layer(x, edge_index, edge_attr)[0]
-
-
-def gps_local_conv(name: str):
-    """``make_conv(in, out)`` for an edge-aware GPS local branch ``name`` (:data:`EDGE_LAYERS`):
-    GatedGCN with batch norm but no residual (``GPSConv`` adds it), GINE without activation."""
-    if name == "gatedgcn":
-        return lambda i, o: NodeOutput(GatedGCNConv(o, residual=False))
-    return lambda i, o: NodeOutput(GINELayer(o, 0.0, residual=False, act="relu"))
-
-
-class EdgeGPS(GPS):
-    """:class:`~graphlib_pyg.nn.transformer.gps.GPS` whose local branch reads edge features
-    (``local_conv`` ``gine`` or ``gatedgcn``): ``edge_attr`` is passed to every ``GPSConv``,
-    which hands it to its local convolution. Same arguments as ``GPS``; ``lap_pe`` is not
-    supported here (graph tasks take no ``pe`` option).
-
-    Shapes:
-        - **input:** x (N, in_channels), edge_index (2, E), batch (N,) or None,
-          edge_attr (E, hidden_channels) or None
-        - **output:** (N, out_channels)
-    """
-
-    def __init__(self, *args, local_conv: str, **kwargs) -> None:
-        if kwargs.get("lap_pe"):
-            raise ValueError("an edge-aware GPS local branch does not take lap_pe")
-        super().__init__(*args, local_conv=gps_local_conv(local_conv), **kwargs)
-
-    def forward(
-        self,
-        x: Tensor,
-        edge_index: Tensor,
-        batch: Tensor | None = None,
-        edge_attr: Tensor | None = None,
-    ) -> Tensor:
-        h = self.encoder(x)  # (N, hidden)
-        for layer in self.layers:
-            h = layer(h, edge_index, batch, edge_attr=edge_attr)
-        return self.head(h)

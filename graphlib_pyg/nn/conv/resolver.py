@@ -70,6 +70,31 @@ def _gin(i: int, o: int, graph: str, heads: int, dropout: float) -> nn.Module:
     return GINConv(nn.Sequential(nn.Linear(i, o), nn.ReLU(), nn.Linear(o, o)))
 
 
+def _square(name: str, i: int, o: int) -> None:
+    if i != o:
+        raise ValueError(f"convolution {name!r} keeps its width: in_channels {i} != {o}")
+
+
+def _gine(i: int, o: int, graph: str, heads: int, dropout: float) -> nn.Module:
+    # LRGB's GINE layer without its activation, residual and dropout (a hybrid adds its own)
+    from graphlib_pyg.nn.edge_models import GINELayer, NodeOutput
+
+    _square("gine", i, o)
+    return NodeOutput(GINELayer(o, 0.0, residual=False, act="relu"))
+
+
+def _gatedgcn(i: int, o: int, graph: str, heads: int, dropout: float) -> nn.Module:
+    from graphlib_pyg.nn.conv.gatedgcn import GatedGCNConv
+    from graphlib_pyg.nn.edge_models import NodeOutput
+
+    _square("gatedgcn", i, o)
+    return NodeOutput(GatedGCNConv(o, residual=False))
+
+
+#: Convolutions that read edge features: called as ``conv(x, edge_index, edge_attr=e)``
+#: (edges start from zeros without ``edge_attr``); a model using one reads ``edge_attr``.
+EDGE_CONVS = ("gine", "gatedgcn")
+
 #: name -> (builder, graph inputs it reads).
 CONVS: dict[str, tuple[Callable[..., nn.Module], tuple[str, ...]]] = {
     "gcn": (_gcn, ("edge_index", "gcn")),
@@ -77,6 +102,8 @@ CONVS: dict[str, tuple[Callable[..., nn.Module], tuple[str, ...]]] = {
     "gat": (_gat, ("edge_index",)),
     "gatv2": (_gatv2, ("edge_index",)),
     "gin": (_gin, ("edge_index", "sum")),
+    "gine": (_gine, ("edge_index",)),
+    "gatedgcn": (_gatedgcn, ("edge_index",)),
 }
 
 

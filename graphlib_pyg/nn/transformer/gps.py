@@ -72,12 +72,22 @@ class GPS(LayerStack):
         if self.lap_pe:
             self.pe.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None) -> Tensor:
-        if not self.lap_pe:
-            return super().forward(x, edge_index, batch)
-        k = self.lap_pe
-        feats, vecs, vals = x[:, : -2 * k], x[:, -2 * k : -k], x[:, -k:]
-        h = torch.cat([self.encoder(feats), self.pe(vecs, vals)], dim=1)
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        batch: Tensor | None = None,
+        edge_attr: Tensor | None = None,
+    ) -> Tensor:
+        """``edge_attr`` (E, hidden), when given, goes to every layer's local convolution (an
+        edge-aware one: :data:`~graphlib_pyg.nn.conv.resolver.EDGE_CONVS`)."""
+        extra = {} if edge_attr is None else {"edge_attr": edge_attr}
+        if self.lap_pe:
+            k = self.lap_pe
+            feats, vecs, vals = x[:, : -2 * k], x[:, -2 * k : -k], x[:, -k:]
+            h = torch.cat([self.encoder(feats), self.pe(vecs, vals)], dim=1)  # (N, hidden)
+        else:
+            h = self.encoder(x)  # (N, hidden)
         for layer in self.layers:
-            h = layer(h, edge_index, batch)
+            h = layer(h, edge_index, batch, **extra)
         return self.head(h)
