@@ -55,38 +55,16 @@ def _read_ind(folder: str, prefix: str, part: str):
 
 
 def read_planetoid(folder: str, prefix: str) -> Data:
-    """PyG's ``read_planetoid_data`` for Cora, CiteSeer and PubMed, reading no code.
+    """PyG's ``read_planetoid_data`` for Cora, CiteSeer and PubMed, reading no code: PyG
+    assembles the graph, features, labels and masks as always, with its per-file reader
+    (``torch_geometric.io.planetoid.read_file``, a plain ``pickle.load``) replaced by the
+    arrays-only :func:`_read_ind` for the duration of the call."""
+    from unittest import mock
 
-    The same graph, features, labels and public masks as PyG (CiteSeer's isolated test nodes
-    padded with zero rows, duplicate edges and self-loops removed by PyG's
-    ``edge_index_from_dict``); only the files are read with the arrays-only unpickler.
-    """
-    from torch_geometric.io.planetoid import edge_index_from_dict
-    from torch_geometric.utils import index_to_mask
+    import torch_geometric.io.planetoid as planetoid
 
-    x, tx, allx, y, ty, ally, graph, test_index = (
-        _read_ind(folder, prefix, p) for p in _PLANETOID_PARTS
-    )
-    train_index = torch.arange(y.size(0), dtype=torch.long)
-    val_index = torch.arange(y.size(0), y.size(0) + 500, dtype=torch.long)
-    sorted_test_index = test_index.sort()[0]
-    if prefix.lower() == "citeseer":
-        # Isolated nodes in CiteSeer leave gaps in the test indices: zero rows fill them.
-        lo, span = test_index.min(), int(test_index.max() - test_index.min()) + 1
-        tx_ext = torch.zeros(span, tx.size(1), dtype=tx.dtype)
-        tx_ext[sorted_test_index - lo, :] = tx
-        ty_ext = torch.zeros(span, ty.size(1), dtype=ty.dtype)
-        ty_ext[sorted_test_index - lo, :] = ty
-        tx, ty = tx_ext, ty_ext
-    x = torch.cat([allx, tx], dim=0)  # (N, F)
-    x[test_index] = x[sorted_test_index]
-    y = torch.cat([ally, ty], dim=0).max(dim=1)[1]  # (N,)
-    y[test_index] = y[sorted_test_index]
-    data = Data(x=x, edge_index=edge_index_from_dict(graph, num_nodes=y.size(0)), y=y)
-    data.train_mask = index_to_mask(train_index, size=y.size(0))
-    data.val_mask = index_to_mask(val_index, size=y.size(0))
-    data.test_mask = index_to_mask(test_index, size=y.size(0))
-    return data
+    with mock.patch.object(planetoid, "read_file", _read_ind):
+        return planetoid.read_planetoid_data(folder, prefix)
 
 
 class _TrustedLoad:
