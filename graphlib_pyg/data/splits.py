@@ -66,6 +66,40 @@ def per_class_split(
     )
 
 
+def cpf_split(y: Tensor, num_train: int = 20, num_val: int = 30, seed: int = 0) -> NodeSplit:
+    """The CPF protocol's split (Yang et al. 2021, used by GLNN and VQGraph): ``num_train``
+    training and ``num_val`` validation nodes drawn at random from every class, the rest test.
+
+    Raises:
+        ValueError: a class has fewer than ``num_train + num_val + 1`` nodes (named).
+    """
+    g = torch.Generator().manual_seed(seed)
+    train, val = [], []
+    for c in torch.unique(y).tolist():
+        members = (y == c).nonzero().view(-1)
+        if members.numel() <= num_train + num_val:
+            raise ValueError(
+                f"split=cpf needs more than {num_train + num_val} nodes in every class; class "
+                f"{c} has {members.numel()}"
+            )
+        members = members[torch.randperm(members.numel(), generator=g)]
+        train.append(members[:num_train])
+        val.append(members[num_train : num_train + num_val])
+    train, val = torch.cat(train), torch.cat(val)
+    rest = torch.ones(y.numel(), dtype=torch.bool)
+    rest[train], rest[val] = False, False
+    return NodeSplit(train.sort().values, val.sort().values, rest.nonzero().view(-1))
+
+
+def largest_component(data: Data) -> Data:
+    """The subgraph induced by the largest connected component of ``data`` (treated as
+    undirected), nodes renumbered in their original order (PyG's ``LargestConnectedComponents``
+    keeps every node attribute)."""
+    from torch_geometric.transforms import LargestConnectedComponents
+
+    return LargestConnectedComponents(num_components=1, connection="weak")(data)
+
+
 def splits_from_masks(train_mask: Tensor, val_mask: Tensor, test_mask: Tensor) -> list[NodeSplit]:
     """Masks of shape (N,) or (N, K) -> K splits."""
     if train_mask.dim() == 1:

@@ -207,7 +207,9 @@ def load_task(
             ``tolokers``, ``ogbl-ddi``, ``csbm``.
         root: raw data root (default ``$GRAPHLIB_DATA``).
         split: split protocol. Node tasks: ``public``/``random``/``geom-gcn`` (Planetoid),
-            ``random`` (60/20/20), ``official``, ``geom-gcn``, ``forwardgnn``. Link tasks on
+            ``random`` (60/20/20), ``official``, ``geom-gcn``, ``forwardgnn``; any node
+            dataset: ``cpf`` (the largest connected component, 20 training and 30 validation
+            nodes per class, the rest test, drawn with seed r). Link tasks on
             non-OGB graphs: ``70-10-20`` (Hits@100, default), ``85-5-10``, ``forwardgnn``.
         task: ``"node"`` or ``"link"``; a node dataset loaded with ``task="link"`` becomes a
             link-prediction task on its graph. Default: the dataset's own kind.
@@ -291,6 +293,16 @@ def load_task(
             split_fn=lambda run: sp.random_link_split(
                 data, val, test, seed=run, val_as_input=val_as_input
             ),
+        )
+    if split == "cpf":  # CPF protocol (GLNN, VQGraph): largest component, 20/30 per class
+        data = sp.largest_component(data)
+        y = data.y
+        return NodeTask(
+            name,
+            data,
+            metric or default_metric,
+            split,
+            split_fn=lambda run: sp.cpf_split(y, seed=run),
         )
     if name in synthetic.GENERATORS:
         split = split or "random"
