@@ -254,21 +254,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from graphlib_pyg.bench.report import render_report
+    from graphlib_pyg.bench.report import report_command
 
-    out_dir = args.out_dir or str(Path(args.results).with_suffix("")) + "-report"
-    try:
-        paths = render_report(args.results, out_dir)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"graphlib report: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # e.g. an --out-dir that cannot be written
-        print(f"graphlib report: {_error(err)}", file=sys.stderr)
-        return 1
-    print(Path(paths["markdown"]).read_text())
-    for kind, path in sorted(paths.items()):
-        print(f"{kind}: {path}", file=sys.stderr)
-    return 0
+    return report_command(args.results, args.out_dir, html=args.html)
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -336,9 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("options", nargs="*", help="key=value options, e.g. lr=0.01 data.split=random")
     b.set_defaults(func=cmd_bench)
-    r = sub.add_parser("report", help="render Markdown/CSV/PNG from a results file")
+    r = sub.add_parser("report", help="render Markdown/CSV/PNG (and HTML) from a results file")
     r.add_argument("results")
-    r.add_argument("--out-dir", default=None)
+    r.add_argument("--out-dir", default=None, help="default: RESULTS without suffix + -report")
+    r.add_argument("--html", action="store_true", help="also a self-contained report.html")
     r.set_defaults(func=cmd_report)
     d = sub.add_parser("datasets", help="list datasets and whether their files are present")
     d.add_argument("--root", default=None)

@@ -1,33 +1,28 @@
-"""Benchmark reports rendered from the results file: Markdown table, CSV and PNG plots.
+"""The report's table: runs grouped and summarised, each row named by what sets it apart.
 
 Results are data: every number here is read back from the JSON Lines results file the harness
-appends to (one finished run per line), never taken from memory. A run line holds ``model``,
-``dataset``, ``trainer``, ``augment``, ``run``, ``seed``, ``metric``, ``val``, ``test``,
-``best_epoch``, ``params``, ``epoch_time_s``, ``peak_rss_mb``, ``config`` (a dict) and, optionally,
-``curve`` (lists ``epoch``, ``train_loss``, ``val``, ``test`` per evaluated epoch) and
-``val_as_input`` (collab protocol: validation edges were model input).
+appends to (one finished run per line, :mod:`graphlib_pyg.bench.results`), never taken from
+memory. A run line holds ``model``, ``dataset``, ``trainer``, ``augment``, ``run``, ``seed``,
+``metric``, ``val``, ``test``, ``best_step``, ``step_unit``, ``params``, ``step_time_s``,
+``peak_rss_mb``, ``config`` (a dict) and, optionally, ``curve`` and ``val_as_input`` (collab
+protocol: validation edges were model input).
 
 Runs are grouped by model, dataset, trainer, augmentation, metric, ``val_as_input`` and the
 config without its per-run keys (``seed``, ``run``), so different hyper-parameters never mix;
-the config is named by :func:`config_id`, a short stable hash. Per group the OGB protocol is
-reported: mean and unbiased std (ddof=1) of the best-validation-epoch scores over runs.
-
-Example:
-    >>> from graphlib_pyg.bench.report import render_report
-    >>> paths = render_report("results.jsonl", "report/")  # doctest: +SKIP
-    >>> sorted(paths)  # doctest: +SKIP
-    ['csv', 'curves', 'markdown', 'test_metric']
+the CSV names the config by :func:`config_id`, a short stable hash. A reader sees
+:func:`variant_labels` instead: the model plus the options that differ between rows of the same
+model (``gmn node_layers=3``). Per group the OGB protocol is reported: mean and unbiased std
+(ddof=1) of the best-validation-epoch scores over runs.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
 import warnings
+from collections import Counter, defaultdict
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -36,7 +31,6 @@ from graphlib_pyg.bench.results import (
     PER_RUN_CONFIG_KEYS,
     REQUIRED_KEYS,
     config_id,
-    read_results,
 )
 
 _REQUIRED = REQUIRED_KEYS
@@ -46,13 +40,13 @@ SUMMARY_COLUMNS = (
     "model dataset trainer augment config_id runs metric val_mean val_std test_mean test_std "
     "params best_step step_unit step_time_s epoch_time_s peak_rss_mb val_as_input config"
 ).split()
-# Markdown columns: (header, right-aligned, cell of a summary record and its display scale).
-_MD_COLUMNS = (
-    ("model", False, lambda r, s: _text(r["model"])),
+# Table columns: (header, right-aligned, cell of a summary record and its display scale);
+# a record's ``label`` is its :func:`variant_labels` entry without the fields shown beside it.
+_TABLE_COLUMNS = (
+    ("model", False, lambda r, s: r["label"]),
     ("dataset", False, lambda r, s: _text(r["dataset"])),
     ("trainer", False, lambda r, s: _text(r["trainer"])),
     ("augment", False, lambda r, s: _text(r["augment"])),
-    ("config", False, lambda r, s: _text(r["config_id"])),
     ("metric", False, lambda r, s: _text(r["metric"])),
     ("val as input", False, lambda r, s: _text(r["val_as_input"])),
     ("runs", True, lambda r, s: str(int(r["runs"]))),
@@ -80,7 +74,7 @@ def summarize(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
         ``best_step`` and ``step_time_s`` (medians) with their ``step_unit`` (what a step is:
         ``epoch``, ``step``, ...); ``epoch_time_s`` (median, epoch rows only);
         ``peak_rss_mb`` (max); ``config`` (JSON of the config without per-run keys). Sorted by
-        dataset, model, trainer, augment, config_id.
+        dataset, model, trainer, augment and config.
 
     Raises:
         ValueError: a row lacks one of ``model``, ``dataset``, ``metric``, ``val``, ``test``.
@@ -127,7 +121,7 @@ def summarize(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     records.sort(
         key=lambda r: tuple(
             "" if r[k] is None else str(r[k])
-            for k in ("dataset", "model", "trainer", "augment", "config_id")
+            for k in ("dataset", "model", "trainer", "augment", "config")
         )
     )
     df = pd.DataFrame.from_records(records, columns=SUMMARY_COLUMNS)
@@ -135,86 +129,92 @@ def summarize(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return df
 
 
-def to_markdown(df: pd.DataFrame) -> str:
-    """Render a :func:`summarize` table as Markdown (no ``tabulate`` needed).
+def table_cells(df: pd.DataFrame) -> tuple[list[str], list[bool], list[list[str]]]:
+    """The cells of a :func:`summarize` table: header, right-alignment per column, body.
 
-    Val and test are shown as ``mean ± std``; when both means lie in [0, 1] the metric is a
-    fraction and is shown as a percentage with 2 decimals (``81.52 ± 0.48``). The
-    ``val as input`` column appears only when some run recorded it.
+    The ``model`` column holds the :func:`variant_labels` of the rows (the trainer, augmentation
+    and metric have their own columns). Val and test are shown as ``mean ± std``; when both
+    means lie in [0, 1] the metric is a fraction and is shown as a percentage with 2 decimals
+    (``81.52 ± 0.48``). The ``val as input`` column appears only when some run recorded it.
     """
     show_vai = bool(df["val_as_input"].notna().any())
-    cols = [c for c in _MD_COLUMNS if show_vai or c[0] != "val as input"]
+    cols = [c for c in _TABLE_COLUMNS if show_vai or c[0] != "val as input"]
     recs = df.to_dict("records")
-    body = [[cell(r, _scale(r)).replace("|", "\\|") for _, _, cell in cols] for r in recs]
-    header = [h for h, _, _ in cols]
+    for rec, label in zip(recs, variant_labels(df, fields=()), strict=True):
+        rec["label"] = label
+    body = [[cell(r, _scale(r)) for _, _, cell in cols] for r in recs]
+    return [h for h, _, _ in cols], [right for _, right, _ in cols], body
+
+
+def markdown_table(header: list[str], right: list[bool], body: list[list[str]]) -> str:
+    """A Markdown table, columns padded to their widths (no ``tabulate`` needed)."""
+    body = [[c.replace("|", "\\|") for c in row] for row in body]
     widths = [max(len(h), *(len(r[j]) for r in body)) for j, h in enumerate(header)]
 
     def line(cells: list[str]) -> str:
         padded = (
-            c.rjust(w) if right else c.ljust(w)
-            for c, w, (_, right, _) in zip(cells, widths, cols, strict=True)
+            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)
         )
         return "| " + " | ".join(padded) + " |"
 
     rules = (
-        "-" * (w + 1) + ":" if right else ":" + "-" * (w + 1)
-        for w, (_, right, _) in zip(widths, cols, strict=True)
+        "-" * (w + 1) + ":" if r else ":" + "-" * (w + 1)
+        for w, r in zip(widths, right, strict=True)
     )
-    rule = "|" + "|".join(rules) + "|"
-    return "\n".join([line(header), rule, *(line(r) for r in body)]) + "\n"
+    return "\n".join([line(header), "|" + "|".join(rules) + "|", *map(line, body)]) + "\n"
 
 
-def render_report(results_path: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Render the report of a results file into ``out_dir`` (created if needed).
+def to_markdown(df: pd.DataFrame) -> str:
+    """Render a :func:`summarize` table as Markdown (cells of :func:`table_cells`)."""
+    return markdown_table(*table_cells(df))
 
-    Writes ``report.md`` (Markdown table + plots), ``report.csv`` (the :func:`summarize` table),
-    ``test_metric.png`` (bars with std error bars: one bar per model, grouped by dataset) and,
-    only if some run recorded a ``curve``, ``curves.png`` (validation metric vs epoch, mean over
-    runs, one line per model per dataset). Files this call does not write are never touched: a
-    ``curves.png`` already in ``out_dir`` stays when there are no curves (``report.md`` does not
-    link it).
 
-    Args:
-        results_path: the JSON Lines results file.
-        out_dir: the folder to write into.
+#: Key fields a label names when they differ between rows of one model on one dataset.
+LABEL_FIELDS = ("trainer", "augment", "metric", "val_as_input")
+_ABSENT = "\0absent"
 
-    Returns:
-        The paths written, under keys ``markdown``, ``csv``, ``test_metric`` and ``curves``.
 
-    Raises:
-        FileNotFoundError: the results file does not exist.
-        ValueError: the results file holds no finished run.
+def variant_labels(df: pd.DataFrame, fields: tuple[str, ...] = LABEL_FIELDS) -> list[str]:
+    """Per :func:`summarize` row: its model plus what sets it apart from the model's other rows.
+
+    An option (a config key; nested keys joined by dots, ``data.split``) is named when its value
+    differs between rows of the same model, trainer and augmentation on some dataset; a field of
+    ``fields`` when it differs between rows of the same model on some dataset. Every row of a
+    model names the same keys, so a variant has one label on every dataset (a leaderboard row);
+    options a row's config lacks are left out. Rows of one group key that would still print
+    alike get their ``config_id`` appended.
+
+    Example: three ``gmn`` rows on tolokers that differ in ``epochs``, one of them also with
+    ``node_layers=3``, are ``gmn epochs=100``, ``gmn epochs=250`` and
+    ``gmn epochs=150 node_layers=3``; the single ``gcn`` row is ``gcn``.
     """
-    rows = read_results(results_path)
-    if not rows:
-        raise ValueError(f"no finished runs in {results_path}")
-    df = summarize(rows)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"csv": out / "report.csv", "test_metric": out / "test_metric.png"}
-    df.to_csv(paths["csv"], index=False)
-    labels = _variant_labels(df)
-    _plot_test(df, labels, paths["test_metric"])
-    curves = out / "curves.png"
-    if _plot_curves(rows, df, labels, curves):
-        paths["curves"] = curves
-
-    n_runs = int(df["runs"].sum())
-    text = [
-        "# Benchmark report",
-        "",
-        f"Rendered from `{results_path}`: {n_runs} runs in {len(df)} groups. Test score at the "
-        "best-validation epoch; mean ± unbiased std over runs; metrics in [0, 1] shown as "
-        "percentages.",
-        "",
-        to_markdown(df),
-        "![test metric](test_metric.png)",
+    recs = df.to_dict("records")
+    configs = [_flat(json.loads(r["config"])) for r in recs]
+    shown_fields: dict[Any, set[str]] = defaultdict(set)
+    shown_keys: dict[tuple, set[str]] = defaultdict(set)
+    rows_of: dict[tuple, list[int]] = defaultdict(list)  # (model, dataset) -> row indices
+    for i, rec in enumerate(recs):
+        rows_of[rec["model"], rec["dataset"]].append(i)
+    for (model, _), rows in rows_of.items():
+        shown_fields[model] |= {f for f in fields if len({_text(recs[i][f]) for i in rows}) > 1}
+        families: dict[tuple, list[int]] = defaultdict(list)
+        for i in rows:
+            families[_family(recs[i])].append(i)
+        for family, members in families.items():
+            for key in set().union(*(configs[i] for i in members)):
+                if len({_value(configs[i].get(key, _ABSENT)) for i in members}) > 1:
+                    shown_keys[family].add(key)
+    labels = []
+    for rec, cfg in zip(recs, configs, strict=True):
+        parts = [str(rec["model"])]
+        parts += [f"{f}={_text(rec[f])}" for f in fields if f in shown_fields[rec["model"]]]
+        keys = sorted(k for k in shown_keys[_family(rec)] if k in cfg)
+        labels.append(" ".join(parts + [f"{k}={_value(cfg[k])}" for k in keys]))
+    clash = Counter((*_group_key(r, ""), lab) for r, lab in zip(recs, labels, strict=True))
+    return [
+        f"{lab} [{r['config_id']}]" if clash[(*_group_key(r, ""), lab)] > 1 else lab
+        for r, lab in zip(recs, labels, strict=True)
     ]
-    if "curves" in paths:
-        text += ["", "![validation curves](curves.png)"]
-    paths["markdown"] = out / "report.md"
-    paths["markdown"].write_text("\n".join(text) + "\n", encoding="utf-8")
-    return paths
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,101 +292,22 @@ def _seconds(x: Any) -> str:
     return "–" if _norm(x) is None else f"{x:.3f}" if x < 10 else f"{x:.1f}"
 
 
-def _variant_labels(df: pd.DataFrame) -> list[str]:
-    """Per summary row: the model, plus whichever key fields vary within a (dataset, model)."""
-    varying = [
-        f
-        for f in ("trainer", "augment", "config_id", "metric", "val_as_input")
-        if len(df) and df.groupby(["dataset", "model"])[f].nunique(dropna=False).max() > 1
-    ]
-    return [
-        " ".join([str(rec["model"])] + [f"{f}={rec[f]}" for f in varying])
-        for rec in df.to_dict("records")
-    ]
+def _family(rec: dict[str, Any]) -> tuple:
+    return rec["model"], _text(rec["trainer"]), _text(rec["augment"])
 
 
-def _new_figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)  # Agg without touching pyplot's global backend
-    return fig
-
-
-def _plot_test(df: pd.DataFrame, labels: list[str], path: Path) -> None:
-    datasets = list(dict.fromkeys(df["dataset"]))
-    variants = list(dict.fromkeys(labels))
-    width = 0.8 / len(variants)
-    fig = _new_figure(max(6.0, 0.5 * len(df) + 2), 4.5)
-    ax = fig.add_subplot()
-    recs = df.to_dict("records")
-    for j, variant in enumerate(variants):
-        sub = [r for r, lab in zip(recs, labels, strict=True) if lab == variant]
-        xs = [datasets.index(r["dataset"]) - 0.4 + width * (j + 0.5) for r in sub]
-        ax.bar(
-            xs,
-            [r["test_mean"] * _scale(r) for r in sub],
-            width,
-            yerr=[r["test_std"] * _scale(r) for r in sub],
-            capsize=3,
-            label=variant,
-        )
-    metrics = {d: ", ".join(dict.fromkeys(df.loc[df["dataset"] == d, "metric"])) for d in datasets}
-    ax.set_xticks(range(len(datasets)), [f"{d}\n({metrics[d]})" for d in datasets])
-    ax.set_ylabel("test (mean ± std; % for metrics in [0, 1])")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A config with nested dicts flattened to dotted keys (``{"data": {"split": s}}`` ->
+    ``{"data.split": s}``)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
-def _plot_curves(
-    rows: list[dict[str, Any]], df: pd.DataFrame, labels: list[str], path: Path
-) -> bool:
-    """Validation curves, mean over runs per step, one panel per dataset and step unit (epochs
-    of backprop trainers, layers of layer-local ones, ...). Returns False (writes nothing) if
-    there are none."""
-    from matplotlib.ticker import MaxNLocator
-
-    from graphlib_pyg.train.base import Curve
-
-    curves: dict[tuple, list[pd.DataFrame]] = {}
-    for row in rows:
-        if row.get("curve") is None:
-            continue
-        try:
-            c = Curve.from_dict(row["curve"])
-        except (ValueError, TypeError) as err:
-            warnings.warn(f"skipping malformed curve of {_short(row)}: {err}", stacklevel=3)
-            continue
-        frame = pd.DataFrame({"step": c.step, "val": pd.to_numeric(c.val), "unit": c.unit})
-        curves.setdefault(_group_key(row), []).append(frame)
-    if not curves:
-        return False
-    lines = []  # (dataset, unit, metric, label, mean curve)
-    for rec, label in zip(df.to_dict("records"), labels, strict=True):
-        frames = curves.get(_group_key(rec, rec["config_id"]))
-        for unit, runs in pd.concat(frames).groupby("unit") if frames else ():
-            mean = runs.groupby("step")["val"].mean() * _scale(rec)  # (S,)
-            lines.append((rec["dataset"], unit, rec["metric"], label, mean))
-    panels = list(dict.fromkeys((d, u) for d, u, *_ in lines))
-    ncols = min(3, len(panels))
-    nrows = math.ceil(len(panels) / ncols)
-    fig = _new_figure(5.0 * ncols, 3.8 * nrows)
-    for i, (dataset, unit) in enumerate(panels):
-        ax = fig.add_subplot(nrows, ncols, i + 1)
-        mets = []
-        for d, u, metric, label, mean in lines:
-            if (d, u) == (dataset, unit):
-                ax.plot(
-                    mean.index, mean.values, label=label, marker="o" if len(mean) < 20 else None
-                )
-                mets.append(metric)
-        ax.set_title(f"{dataset} ({', '.join(dict.fromkeys(mets))})")
-        ax.set_xlabel(unit)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, epochs, layers
-        ax.set_ylabel("val (mean over runs)")
-        ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    return True
+def _value(x: Any) -> str:
+    """An option value as it is typed on the command line: ``gcn``, ``3``, ``true``, ``[15,10]``."""
+    return x if isinstance(x, str) else json.dumps(x, separators=(",", ":"), default=str)
