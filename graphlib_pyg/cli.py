@@ -340,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--augment", default="none")
     o.add_argument("--dataset", default=None, help="show that dataset's benchmark defaults")
     o.set_defaults(func=cmd_catalog)
+    from graphlib_pyg.bench.tune import add_parser as add_tune  # graphlib tune: its own module
+
+    add_tune(sub)
     return parser
 
 
@@ -362,11 +365,11 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] == "bench":
+    if argv and argv[0] in ("bench", "tune"):
         # key=value options may stand anywhere among the flags: parse them intermixed.
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        args = sub.choices["bench"].parse_intermixed_args(argv[1:])
-        args.command, args.argv = "bench", argv[1:]
+        args = sub.choices[argv[0]].parse_intermixed_args(argv[1:])
+        args.command, args.argv = argv[0], argv[1:]
     else:
         args = parser.parse_args(argv)
     try:
