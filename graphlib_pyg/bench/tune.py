@@ -320,9 +320,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from graphlib_pyg.bench.results import StoreError
     from graphlib_pyg.bench.tune_report import write_report
 
-    optuna.logging.set_verbosity(
-        optuna.logging.WARNING if args.no_progress else optuna.logging.INFO
-    )
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # one line per finished trial
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
         plan = prepare(args)
