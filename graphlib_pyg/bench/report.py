@@ -86,7 +86,7 @@ def render_report(
     df.to_csv(paths["csv"], index=False)
     df = df.drop(columns="label")
     plot_scores(df, labels, paths["test_metric"])
-    if plot_curves(rows, df, labels, out / "curves.png"):
+    if plot_curves(rows, df, labels, out / "curves.png") is not None:
         paths["curves"] = out / "curves.png"
 
     sections: list[Section] = []

@@ -46,11 +46,14 @@ def _unit_note(recs: list[dict[str, Any]]) -> str:
     return " (%)" if all(_scale(r) == 100.0 for r in recs) else ""
 
 
-def plot_scores(df: pd.DataFrame, labels: list[str], path: Path) -> None:
+def plot_scores(df: pd.DataFrame, labels: list[str], path: Path):
     """Test score per row as a point with a ±std error bar, one panel per (dataset, metric).
 
     Rows are sorted by mean test score, best on top; the x axis is fitted to the span of
     mean ± std of its panel. Fraction metrics are drawn as percentages.
+
+    Returns:
+        The matplotlib ``Figure`` saved to ``path``.
     """
     recs = [dict(r, label=lab) for r, lab in zip(df.to_dict("records"), labels, strict=True)]
     panels: dict[tuple, list[dict[str, Any]]] = {}
@@ -84,6 +87,7 @@ def plot_scores(df: pd.DataFrame, labels: list[str], path: Path) -> None:
         n = f"{runs[0]}" if len(runs) == 1 else f"{runs[0]}-{runs[-1]}"
         ax.set_title(f"{dataset}: test {metric}{_unit_note(panel)}, mean ± std over {n} runs")
     fig.savefig(path, dpi=120)
+    return fig
 
 
 def _run_curves(rows: list[dict[str, Any]]) -> dict[tuple, list[pd.DataFrame]]:
@@ -104,21 +108,20 @@ def _run_curves(rows: list[dict[str, Any]]) -> dict[tuple, list[pd.DataFrame]]:
     return curves
 
 
-def plot_curves(
-    rows: list[dict[str, Any]], df: pd.DataFrame, labels: list[str], path: Path
-) -> bool:
+def plot_curves(rows: list[dict[str, Any]], df: pd.DataFrame, labels: list[str], path: Path):
     """Validation curves: mean over runs with a ±std band, one panel per (dataset, step unit,
     metric); a step is drawn where at least half of the runs reached it (runs stopped early
     would otherwise leave a tail averaged over one or two runs). One legend, beside the panels.
 
     Returns:
-        ``False`` (and writes nothing) when no run recorded a curve.
+        The matplotlib ``Figure`` saved to ``path``, or ``None`` (and nothing is written) when
+        no run recorded a curve.
     """
     from matplotlib.ticker import MaxNLocator
 
     curves = _run_curves(rows)
     if not curves:
-        return False
+        return None
     lines = []  # (panel, label, steps, mean, std)
     for rec, label in zip(df.to_dict("records"), labels, strict=True):
         frames = curves.get(_group_key(rec, rec["config_id"]))
@@ -141,7 +144,12 @@ def plot_curves(
                 color = colors[label]
                 marker = "o" if len(steps) < 20 else None
                 (shown[label],) = ax.plot(steps, mean, color=color, marker=marker, label=label)
-                ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.2, lw=0)
+                top = 100.0 if note else math.inf  # a band never leaves [0, 100] %
+                low, high = (
+                    (mean - std).clip(0.0 if note else -math.inf),
+                    (mean + std).clip(None, top),
+                )
+                ax.fill_between(steps, low, high, color=color, alpha=0.2, lw=0)
         ax.set_title(f"{dataset}: validation {metric}")
         ax.set_xlabel(unit)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, epochs, layers
@@ -149,4 +157,4 @@ def plot_curves(
         ax.grid(alpha=0.3)
     fig.legend(list(shown.values()), list(shown), loc="outside right upper", fontsize="small")
     fig.savefig(path, dpi=120)
-    return True
+    return fig

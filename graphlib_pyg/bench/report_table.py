@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 import warnings
 from collections import Counter, defaultdict
@@ -120,7 +121,7 @@ def summarize(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
         records.append(rec)
     records.sort(
         key=lambda r: tuple(
-            "" if r[k] is None else str(r[k])
+            _natural("" if r[k] is None else str(r[k]))
             for k in ("dataset", "model", "trainer", "augment", "config")
         )
     )
@@ -290,6 +291,11 @@ def _num(x: Any, fmt: str) -> str:
 
 def _seconds(x: Any) -> str:
     return "–" if _norm(x) is None else f"{x:.3f}" if x < 10 else f"{x:.1f}"
+
+
+def _natural(text: str) -> tuple:
+    """Sort key that orders the numbers in ``text`` by value (``K=2`` before ``K=10``)."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", text))
 
 
 def _family(rec: dict[str, Any]) -> tuple:
