@@ -272,6 +272,7 @@ def load_task(
         and fixed_splits is not None
         and getattr(data, "x", None) is not None
         and fixed_splits[0].family in ("planetoid", "citationfull")
+        and split != "cpf"  # the CPF files (GLNN, VQGraph) hold the raw binary features
     ):
         # As PyG's NormalizeFeatures in the node-classification papers' code. Link-prediction
         # code (OGB-style, NCN, SEAL) uses the raw bag-of-words features, so link tasks do too.

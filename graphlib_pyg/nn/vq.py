@@ -143,8 +143,8 @@ class VectorQuantizer(nn.Module):
         """One EMA step towards the rows assigned to each code, then dead codes re-drawn."""
         if self.distance == "cosine":
             x = F.normalize(x, dim=-1)
-        onehot = F.one_hot(index, self.num_codes).to(x.dtype)  # (N, K)
-        count, total = onehot.sum(0), onehot.t() @ x  # (K,), (K, D)
+        count = torch.bincount(index, minlength=self.num_codes).to(x.dtype)  # (K,)
+        total = x.new_zeros(self.num_codes, self.channels).index_add_(0, index, x)  # (K, D)
         keep = 1.0 - self.decay
         self.cluster_size.lerp_(count, keep)
         if self.distance == "l2":

@@ -11,6 +11,7 @@ from __future__ import annotations
 from graphlib_pyg.nn.link.heuristics import HEURISTICS
 from graphlib_pyg.train.auxiliary import AUX_TRAINERS
 from graphlib_pyg.train.backprop import BackpropTrainer
+from graphlib_pyg.train.distill import DISTILL_TRAINERS
 from graphlib_pyg.train.forward import FORWARD_TRAINERS
 from graphlib_pyg.train.heuristic import HeuristicTrainer
 from graphlib_pyg.train.propagation import LabelPropagationTrainer
@@ -23,6 +24,7 @@ TRAINERS: dict[str, object] = {
     **FORWARD_TRAINERS,
     **TOPDOWN_TRAINERS,
     **AUX_TRAINERS,
+    **DISTILL_TRAINERS,
 }
 
 #: Models that are not trained by backpropagation, and the trainer that runs them when the
