@@ -13,6 +13,7 @@ Nothing is written to ``docs/``: the pages exist only in the build.
 from __future__ import annotations
 
 import inspect
+import re
 
 from mkdocs.structure.files import File
 
@@ -78,14 +79,17 @@ def _built_class(name: str):
 def _table(rows: list[tuple], head: tuple[str, ...]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
+        cells = (c if c.startswith("`") else c.replace("|", "\\|") for c in map(str, row))
+        lines.append("| " + " | ".join(cells) + " |")  # a code span may hold a | as it is
     return "\n".join(lines)
 
 
 def _options(model: str, trainer: str = "backprop") -> str:
     from graphlib_pyg.bench.catalog import options_table
 
-    rows = [(f"`{k}`", f"`{t}`", f"`{v!r}`", w) for k, t, v, w in options_table(model, trainer)]
+    table = options_table(model, trainer)
+    table.sort(key=lambda row: not row[3].startswith("model"))  # the model's own first
+    rows = [(f"`{k}`", f"`{t}`", f"`{v!r}`", w) for k, t, v, w in table]
     return _table(rows, ("option", "type", "default", "from"))
 
 
@@ -170,6 +174,8 @@ def _index(pages: dict[str, dict[str, str]]) -> str:
 
 
 _PAGES: dict[str, dict[str, str]] = {}
+#: Sphinx roles in docstrings (``:class:`X```), which Markdown leaves as text before the code.
+_ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|obj|exc):(?=<code>)")
 
 
 def on_config(config):
@@ -191,3 +197,8 @@ def on_files(files, config):
     for path, content in contents.items():
         files.append(File.generated(config, path, content=content))
     return files
+
+
+def on_page_content(html, page, config, files):
+    """Drop the Sphinx role prefixes the docstrings carry (``:class:`X``` shows as ``X``)."""
+    return _ROLE.sub("", html)
