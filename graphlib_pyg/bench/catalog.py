@@ -8,6 +8,7 @@ from a second hand-written list.
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 from graphlib_pyg.bench.defaults import DATASET_DEFAULTS, MODEL_DEFAULTS, PAIR_DEFAULTS
@@ -29,8 +30,10 @@ def models_text() -> str:
 
 
 def _first_line(obj: Any) -> str:
+    """The docstring's first line as plain text (``:class:`X``` and ````x```` read ``X``, ``x``)."""
     doc = inspect.getdoc(obj) or ""
-    return doc.splitlines()[0].rstrip(".") if doc else ""
+    line = doc.splitlines()[0].rstrip(".") if doc else ""
+    return re.sub(r"(?::\w+:)?`+(~[\w.]*\.)?([^`]+)`+", r"\2", line)  # ~a.b.C reads C
 
 
 def trainers_text() -> str:

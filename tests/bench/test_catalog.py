@@ -16,6 +16,7 @@ def test_models_and_trainers_list_every_entry_with_a_description(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert {line.split()[0] for line in lines} == set(TRAINERS)
     assert all(len(line.split()) > 3 for line in lines)  # a real description on every line
+    assert not any("`" in line or ":class:" in line for line in lines)  # plain text
 
 
 def test_options_show_types_values_and_their_source():
