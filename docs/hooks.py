@@ -102,6 +102,8 @@ def _model_page(name: str) -> str:
     else:
         doc, cls = MODELS[name].doc + ".", _built_class(name)
     dataset = "ogbl-ddi" if name in ("ncn", "ncnc", *HEURISTIC_NAMES) else "cora"
+    if name in MODELS and MODELS[name].edge_attr is not None:  # reads bond features
+        dataset = "peptides-func"
     text = [f"# `{name}`", "", doc, "", "```bash"]
     text += [f"graphlib bench --model {name} --dataset {dataset}"]
     text += [f"graphlib options {name} --dataset {dataset}  # the values that run uses", "```"]
