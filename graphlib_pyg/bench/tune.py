@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import statistics
 import sys
@@ -145,7 +146,7 @@ def prepare(args: argparse.Namespace) -> dict:
     trials = args.trials
     if args.sampler == "grid":
         points = grid(space)
-        trials = trials or int(statistics.prod(len(v) for v in points.values()))
+        trials = trials or math.prod(len(v) for v in points.values())
     timeout = parse_duration(args.timeout)
     check_store(args.out)
     study = args.study or "-".join(

@@ -14,6 +14,7 @@ process needs nothing but this picklable :class:`TrialSetup`.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
@@ -67,15 +68,24 @@ def make_pruner(settings: dict | None):
     return optuna.pruners.MedianPruner(**settings)
 
 
+#: A trial whose process stopped beating for ``grace_period`` s is marked failed by the next.
+_HEARTBEAT = {"heartbeat_interval": 60, "grace_period": 180}
+
+
 def storage_for(url: str):
     """Optuna's RDB storage of ``url``: SQLite waits up to 60 s for a lock held by another
     process; a heartbeat lets a later process mark trials of a killed process as failed."""
     import optuna
 
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(
-        url, engine_kwargs=engine, heartbeat_interval=60, grace_period=180
-    )
+    sqlite = url.startswith("sqlite:///")
+    engine = {"connect_args": {"timeout": 60}} if sqlite else {}
+    if not sqlite:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine, **_HEARTBEAT)
+    # Two processes creating one SQLite file's tables at once collide (alembic_version): the
+    # first to hold the lock creates them, the others find them.
+    with open(f"{url[len('sqlite:///') :]}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine, **_HEARTBEAT)
 
 
 @functools.lru_cache(maxsize=4)
