@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 
 from mkdocs.structure.files import File
 
@@ -177,6 +178,7 @@ def _index(pages: dict[str, dict[str, str]]) -> str:
 
 _PAGES: dict[str, dict[str, str]] = {}
 #: Sphinx roles in docstrings (``:class:`X```), which Markdown leaves as text before the code.
+_RELATIVE_LINK = re.compile(r"!?\[([^\]]+)\]\((?![a-z]+:|#|/)([^)\s]+)\)")
 _ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|obj|exc):(?=<code>)")
 
 
@@ -199,6 +201,17 @@ def on_files(files, config):
     for path, content in contents.items():
         files.append(File.generated(config, path, content=content))
     return files
+
+
+def on_page_markdown(markdown, page, config, files):
+    """Fill the performance page with ``benchmarks/README.md`` as it stands; its relative links
+    (right on the repository's own page, broken here) become paths."""
+    marker = "<!-- benchmarks/README.md -->"
+    if marker not in markdown:
+        return markdown
+    text = (Path(config.config_file_path).parent / "benchmarks" / "README.md").read_text()
+    text = _RELATIVE_LINK.sub(lambda m: f"{m[1]} (`benchmarks/{m[2]}`)", text)
+    return markdown.replace(marker, text)
 
 
 def on_page_content(html, page, config, files):
