@@ -69,3 +69,17 @@ def test_generated_pages_follow_the_registries(monkeypatch):
         "| `lr` | `float` | `0.01` | trainer backprop |"
         in pages["Models"]["api/models/gcn_copy.md"]
     )
+
+
+def test_the_guides_python_examples_are_the_readmes_tested_ones():
+    """tests/test_readme.py runs the README's examples; the guides show the same code."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    blocks = [
+        (page.name, block)
+        for page in sorted((ROOT / "docs").rglob("*.md"))
+        for block in re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    ]
+    assert len(blocks) >= 5
+    assert [name for name, block in blocks if block not in readme] == []
