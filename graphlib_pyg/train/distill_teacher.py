@@ -67,8 +67,9 @@ def edge_reconstruction(
 
     Up to ``dense_max`` nodes it is computed on the dense N x N matrices (at most
     ``dense_max**2`` floats, 64 MiB for 4096). Above, the mean over all N^2 entries is
-    estimated from every edge and as many sampled non-edges, weighted by the edge density; the
-    min-max range is taken over those pairs. ``edge_index`` holds both directions.
+    estimated from every edge, the diagonal and as many sampled non-edges as edges, each
+    weighted by its share of the N^2 entries; the min-max range is taken over those pairs.
+    ``edge_index`` holds both directions and no self-loops.
 
     Shapes:
         z (N, D), edge_index (2, E) -> ()
@@ -84,11 +85,13 @@ def edge_reconstruction(
     neg = sample_non_edges(n, num_edges, edge_index.cpu(), generator).to(z.device)  # (2, E)
     s_pos = (z[edge_index[0]] * z[edge_index[1]]).sum(-1)  # (E,)
     s_neg = (z[neg[0]] * z[neg[1]]).sum(-1)  # (E,)
-    both = torch.cat([s_pos, s_neg])
+    s_self = (z * z).sum(-1)  # (N,) the diagonal, often the largest scores: all of it
+    both = torch.cat([s_pos, s_neg, s_self])
     lo, hi = both.min(), both.max()
-    s_pos, s_neg = ((s - lo) / (hi - lo).clamp_min(1e-12) for s in (s_pos, s_neg))
-    density = num_edges / (n * n)
-    mse = density * (1 - s_pos).pow(2).mean() + (1 - density) * s_neg.pow(2).mean()
+    s_pos, s_neg, s_self = ((s - lo) / (hi - lo).clamp_min(1e-12) for s in (s_pos, s_neg, s_self))
+    rest = n * n - num_edges - n  # non-edges off the diagonal
+    mse = (num_edges * (1 - s_pos).pow(2).mean() + n * s_self.pow(2).mean()
+           + rest * s_neg.pow(2).mean()) / (n * n)  # fmt: skip
     return torch.sqrt(mse)
 
 
