@@ -17,11 +17,10 @@ for ds in cora citeseer; do
   $B --trainer glnn --model mlp --dataset $ds --out $R/$ds.jsonl split=cpf
   mlp $ds
 done
-for ds in cora citeseer; do
-  $B --trainer vqgraph --model mlp --dataset $ds --out $R/$ds.jsonl split=cpf
-done
+$B --trainer vqgraph --model mlp --dataset cora --out $R/cora.jsonl split=cpf
 $B --trainer glnn --model mlp --dataset cora --out $R/cora-inductive.jsonl split=cpf setting=inductive
 $B --trainer glnn --model mlp --dataset cora --out $R/cora-gat.jsonl split=cpf "$GAT"
+$B --trainer vqgraph --model mlp --dataset citeseer --out $R/citeseer.jsonl split=cpf
 $B --trainer vqgraph --model mlp --dataset cora --out $R/cora-inductive.jsonl split=cpf setting=inductive
 for ds in amazon-photo amazon-computers; do
   $B --trainer glnn --model mlp --dataset $ds --out $R/$ds.jsonl split=cpf
