@@ -88,9 +88,14 @@ def storage_for(url: str):
         return optuna.storages.RDBStorage(url, engine_kwargs=engine, **_HEARTBEAT)
 
 
-@functools.lru_cache(maxsize=4)
+#: This process's storages by URL (one engine per database and process).
+_STORAGES: dict = {}
+
+
 def _storage(url: str):
-    return storage_for(url)
+    if url not in _STORAGES:
+        _STORAGES[url] = storage_for(url)
+    return _STORAGES[url]
 
 
 @functools.lru_cache(maxsize=4)
@@ -192,6 +197,10 @@ def init_worker(threads: int) -> None:
     import torch
 
     torch.set_num_threads(max(1, threads))
+    for storage in _STORAGES.values():  # a forked worker must not reuse the parent's links
+        storage.engine.dispose(close=False)
+    _STORAGES.clear()
+    _study.cache_clear()
 
 
 def rerun(kwargs: dict) -> None:
