@@ -29,9 +29,9 @@ def leaderboard(df: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
 
     Returns:
         A frame indexed by label, sorted by average rank, with per column ``"dataset (metric)"``
-        three columns ``(column, "mean")``, ``(column, "std")`` (percentages for fraction
-        metrics) and ``(column, "rank")``, then ``("avg rank", "")`` and ``("ranked on", "")``
-        (the number of columns the variant has a score in).
+        four columns ``(column, "mean")``, ``(column, "std")`` (percentages for fraction
+        metrics), ``(column, "runs")`` and ``(column, "rank")``, then ``("avg rank", "")`` and
+        ``("ranked on", "")`` (the number of columns the variant has a score in).
     """
     recs = df.to_dict("records")
     long = pd.DataFrame(
@@ -40,15 +40,18 @@ def leaderboard(df: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
             "column": [f"{r['dataset']} ({r['metric']})" for r in recs],
             "mean": [r["test_mean"] * _scale(r) for r in recs],
             "std": [r["test_std"] * _scale(r) for r in recs],
+            "runs": [int(r["runs"]) for r in recs],
         }
     )
     columns = list(dict.fromkeys(long["column"]))
     mean = long.pivot(index="label", columns="column", values="mean")[columns]  # (V, C)
     std = long.pivot(index="label", columns="column", values="std")[columns]  # (V, C)
+    runs = long.pivot(index="label", columns="column", values="runs")[columns]  # (V, C)
     rank = mean.rank(axis=0, ascending=False, method="min")  # (V, C): 1 is best
     parts = {}
     for c in columns:
-        parts[c, "mean"], parts[c, "std"], parts[c, "rank"] = mean[c], std[c], rank[c]
+        parts[c, "mean"], parts[c, "std"], parts[c, "runs"] = mean[c], std[c], runs[c]
+        parts[c, "rank"] = rank[c]
     parts["avg rank", ""] = rank.mean(axis=1)
     parts["ranked on", ""] = rank.notna().sum(axis=1)
     board = pd.DataFrame(parts)
@@ -58,8 +61,9 @@ def leaderboard(df: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
 
 
 def leaderboard_cells(board: pd.DataFrame) -> tuple[list[str], list[bool], list[list[str]]]:
-    """Header, right-alignment and body of a :func:`leaderboard`: ``mean ± std`` cells with the
-    best of each column in bold (``**...**``), ``–`` where a variant has no score."""
+    """Header, right-alignment and body of a :func:`leaderboard`: ``mean ± std`` cells (``mean
+    (1 run)`` for a single run) with the best of each column in bold (``**...**``), ``–`` where
+    a variant has no score."""
     columns = list(dict.fromkeys(c for c, _ in board.columns if c not in ("avg rank", "ranked on")))
     total = len(columns)
     body = []
@@ -70,6 +74,8 @@ def leaderboard_cells(board: pd.DataFrame) -> tuple[list[str], list[bool], list[
                 cells.append("–")
                 continue
             text = f"{row[c, 'mean']:.2f} ± {row[c, 'std']:.2f}"
+            if row[c, "runs"] == 1:  # no spread to show
+                text = f"{row[c, 'mean']:.2f} (1 run)"
             cells.append(f"**{text}**" if row[c, "rank"] == 1 else text)
         n = int(row["ranked on", ""])
         cells.append(f"{row['avg rank', '']:.2f}" + ("" if n == total else f" ({n}/{total})"))

@@ -46,6 +46,14 @@ def _unit_note(recs: list[dict[str, Any]]) -> str:
     return " (%)" if all(_scale(r) == 100.0 for r in recs) else ""
 
 
+def _value(mean: float, std: float, runs: int, count: bool) -> str:
+    """``mean ± std``, with the number of runs when a panel's rows differ in it; a single run
+    has no spread to show."""
+    if runs == 1:
+        return f"{mean:.2f} (1 run)"
+    return f"{mean:.2f} ± {std:.2f}" + (f" (n={runs})" if count else "")
+
+
 def plot_scores(df: pd.DataFrame, labels: list[str], path: Path):
     """Test score per row as a point with a ±std error bar, one panel per (dataset, metric).
 
@@ -78,13 +86,13 @@ def plot_scores(df: pd.DataFrame, labels: list[str], path: Path):
         ax.set_ylim(-0.6, len(panel) - 0.4)
         ax.set_yticks(range(len(panel)), [r["label"] for r in panel])
         ax.grid(axis="x", alpha=0.3)
+        runs = [int(r["runs"]) for r in panel]
         right = ax.twinx()  # the numbers, beside their rows and off the data
         right.set_ylim(ax.get_ylim())
-        right.set_yticks(
-            range(len(panel)), [f"{m:.2f} ± {s:.2f}" for m, s in zip(means, stds, strict=True)]
-        )
-        runs = sorted({int(r["runs"]) for r in panel})
-        n = f"{runs[0]}" if len(runs) == 1 else f"{runs[0]}-{runs[-1]}"
+        mixed = len(set(runs)) > 1
+        values = [_value(*v, mixed) for v in zip(means, stds, runs, strict=True)]
+        right.set_yticks(range(len(panel)), values)
+        n = f"{min(runs)}-{max(runs)}" if mixed else f"{runs[0]}"
         ax.set_title(f"{dataset}: test {metric}{_unit_note(panel)}, mean ± std over {n} runs")
     fig.savefig(path, dpi=120)
     return fig

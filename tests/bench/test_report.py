@@ -323,3 +323,13 @@ def test_report_command_html_flag(tmp_path, capsys):
     assert (tmp_path / "r-report" / "report.html").is_file()
     assert "# Benchmark report" in capsys.readouterr().out
     assert main(["report", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_a_single_run_shows_no_spread(tmp_path):
+    rows = _three_runs() + [_row(0, model="mlp", test=0.5)] + _three_runs(dataset="citeseer")
+    df = summarize(rows)
+    fig = plot_scores(df, variant_labels(df), tmp_path / "s.png")
+    cora = [ax for ax in fig.axes if not ax.get_title()][1]  # the numbers beside cora's rows
+    assert [t.get_text() for t in cora.get_yticklabels()] == ["50.00 (1 run)", "82.00 ± 2.00 (n=3)"]
+    _, _, body = leaderboard_cells(leaderboard(df, variant_labels(df)))
+    assert body[1] == ["mlp", "–", "50.00 (1 run)", "2.00 (1/2)"]
