@@ -86,12 +86,16 @@ def _table(rows: list[tuple], head: tuple[str, ...]) -> str:
 
 
 def _options(model: str, trainer: str = "backprop") -> str:
-    from graphlib_pyg.bench.catalog import options_table
+    from graphlib_pyg.bench.catalog import option_sources, options_table
 
     table = options_table(model, trainer)
     table.sort(key=lambda row: not row[3].startswith("model"))  # the model's own first
     rows = [(f"`{k}`", f"`{t}`", f"`{v!r}`", w) for k, t, v, w in table]
-    return _table(rows, ("option", "type", "default", "from"))
+    sources = option_sources(model, trainer)
+    written = [f"- {w}: `{sources[w]}`" for w in dict.fromkeys(row[3] for row in table)]
+    return "\n".join([_table(rows, ("option", "type", "default", "from")), "",
+                      "Where each source is written (next to the paper or code it comes from):",
+                      "", *written])  # fmt: skip
 
 
 def _model_page(name: str) -> str:

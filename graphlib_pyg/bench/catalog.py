@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 from typing import Any
 
+import graphlib_pyg
 from graphlib_pyg.bench.defaults import DATASET_DEFAULTS, MODEL_DEFAULTS, PAIR_DEFAULTS
 from graphlib_pyg.nn.registry import MODELS
 from graphlib_pyg.train.options import TrainOptions
@@ -85,13 +87,51 @@ def options_table(
     return [tuple(r) for r in rows.values()]
 
 
+def _file(obj: Any) -> str:
+    """The source file of ``obj``, relative to the repository (``graphlib_pyg/...``)."""
+    path = Path(inspect.getsourcefile(obj)).resolve()
+    return path.relative_to(Path(graphlib_pyg.__file__).resolve().parents[1]).as_posix()
+
+
+def option_sources(model: str, trainer: str = "backprop") -> dict[str, str]:
+    """Where each ``from`` of :func:`options_table` is written: a file (and the table in it),
+    where the default sits next to the paper or code it comes from."""
+    import graphlib_pyg.augment.la as la
+    import graphlib_pyg.bench.defaults as defaults
+    import graphlib_pyg.train.options as train_options
+
+    name = trainer_for(model, trainer)
+    cls = resolve(name, TRAINERS, "trainer")
+    bench = _file(defaults)
+    out = {
+        f"trainer {name}": f"{_file(train_options)} (TrainOptions)"
+        if name == "backprop"
+        else _file(cls),
+        "augment la": f"{_file(la)} (LA_OPTIONS)",
+        f"bench default for {model}": f"{bench} (MODEL_DEFAULTS)",
+    }
+    if model in MODELS:
+        out[f"model {model}"] = f"{_file(MODELS[model].build)} (options of ModelSpec {model!r})"
+    for dataset in DATASET_DEFAULTS:
+        out[f"bench default for {dataset}"] = f"{bench} (DATASET_DEFAULTS)"
+    for dataset, m in PAIR_DEFAULTS:
+        out[f"bench default for {dataset}/{m}"] = f"{bench} (PAIR_DEFAULTS)"
+    return out
+
+
 def options_text(
     model: str, trainer: str = "backprop", augment: str = "none", dataset: str | None = None
 ) -> str:
+    """The table of :func:`options_table`, then where each source is written."""
     rows = options_table(model, trainer, augment, dataset)
+    if not rows:
+        return f"{model} takes no options (trainer {trainer_for(model, trainer)})"
     head = ("option", "type", "value", "from")
     cells = [head] + [(k, t, repr(v), w) for k, t, v, w in rows]
     widths = [max(len(str(c[i])) for c in cells) for i in range(3)]
-    return "\n".join(
-        "  ".join(str(c[i]).ljust(widths[i]) for i in range(3)) + "  " + c[3] for c in cells
-    )
+    lines = ["  ".join(str(c[i]).ljust(widths[i]) for i in range(3)) + "  " + c[3] for c in cells]
+    sources = option_sources(model, trainer)
+    used = list(dict.fromkeys(w for *_, w in rows))
+    width = max(map(len, used))
+    lines += ["", "written in:"] + [f"  {w:<{width}}  {sources[w]}" for w in used]
+    return "\n".join(lines)

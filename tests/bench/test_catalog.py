@@ -1,10 +1,15 @@
 """``graphlib models``, ``trainers`` and ``options``: read from the tool's own tables."""
 
+import re
+from pathlib import Path
+
 from graphlib_pyg.bench.catalog import options_table
 from graphlib_pyg.cli import main
 from graphlib_pyg.nn.registry import MODELS
 from graphlib_pyg.train.options import TRAIN_DEFAULTS
 from graphlib_pyg.train.registry import TRAINERS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_models_and_trainers_list_every_entry_with_a_description(capsys):
@@ -36,3 +41,18 @@ def test_an_unknown_model_is_one_line_with_a_suggestion(capsys):
     assert main(["options", "gnc"]) == 2
     err = capsys.readouterr().err
     assert "Did you mean gcn?" in err and len(err.strip().splitlines()) == 1
+
+
+def test_options_say_where_each_source_is_written(capsys):
+    assert main(["options", "ncn", "--dataset", "cora"]) == 0
+    out = capsys.readouterr().out
+    table, legend = out.split("written in:")
+    sources = dict(re.split(r"\s{2,}", line.strip()) for line in legend.strip().splitlines())
+    froms = {line.rsplit("  ", 1)[-1].strip() for line in table.strip().splitlines()[1:]}
+    assert set(sources) == froms  # every source named in the table, and only those
+    assert sources["bench default for cora/ncn"] == "graphlib_pyg/bench/defaults.py (PAIR_DEFAULTS)"
+    assert sources["trainer backprop"] == "graphlib_pyg/train/options.py (TrainOptions)"
+    for where in sources.values():
+        assert (ROOT / where.split()[0]).is_file()
+    assert main(["options", "cn"]) == 0
+    assert "takes no options" in capsys.readouterr().out
