@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import graphlib_pyg
 from graphlib_pyg.bench.defaults import DATASET_DEFAULTS, MODEL_DEFAULTS, PAIR_DEFAULTS
 from graphlib_pyg.nn.registry import MODELS
 from graphlib_pyg.train.options import TrainOptions
@@ -90,7 +89,7 @@ def options_table(
 def _file(obj: Any) -> str:
     """The source file of ``obj``, relative to the repository (``graphlib_pyg/...``)."""
     path = Path(inspect.getsourcefile(obj)).resolve()
-    return path.relative_to(Path(graphlib_pyg.__file__).resolve().parents[1]).as_posix()
+    return path.relative_to(Path(__file__).resolve().parents[2]).as_posix()
 
 
 def option_sources(model: str, trainer: str = "backprop") -> dict[str, str]:
