@@ -183,7 +183,7 @@ def _index(pages: dict[str, dict[str, str]]) -> str:
 _PAGES: dict[str, dict[str, str]] = {}
 #: Sphinx roles in docstrings (``:class:`X```), which Markdown leaves as text before the code.
 _RELATIVE_LINK = re.compile(r"!?\[([^\]]+)\]\((?![a-z]+:|#|/)([^)\s]+)\)")
-_ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|obj|exc):(?=<code>)")
+_ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|obj|exc|math):(?=<code>)")
 
 
 def on_config(config):
