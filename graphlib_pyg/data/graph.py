@@ -22,6 +22,8 @@ from graphlib_pyg.data.adj_checks import AdjacencyKindError as AdjacencyKindErro
 from graphlib_pyg.typing import AdjKind
 
 ADJ_KINDS: tuple[str, ...] = ("gcn", "mean", "sum")
+#: Dense operands a float32 adjacency multiplies in float32 (autocast's outputs).
+LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
 def validate_graph(
@@ -97,7 +99,8 @@ class _CachedSpMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, adj: SparseAdj) -> Tensor:
         ctx.adj = adj
-        return torch.sparse.mm(adj.plain, x)
+        with torch.autocast(x.device.type, enabled=False):  # autocast would cast it to bf16
+            return torch.sparse.mm(adj.plain, x)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -190,7 +193,10 @@ class SparseAdj(Tensor):
             and isinstance(args[0], SparseAdj)
             and not isinstance(args[1], SparseAdj)
         ):
-            return _CachedSpMM.apply(args[1], args[0])
+            x = args[1]
+            if x.dtype in LOW_PRECISION and args[0].dtype not in LOW_PRECISION:
+                x = x.to(args[0].dtype)  # mixed precision: CPU CSR products lack bf16/fp16
+            return _CachedSpMM.apply(x, args[0])
         with torch._C.DisableTorchFunctionSubclass():
             return func(*args, **kwargs)
 
@@ -217,8 +223,12 @@ class GraphIndex:
         self.num_edges = int(edge_index.size(1))
         src, dst = edge_index[0], edge_index[1]
         key = dst * max(self.num_nodes, 1) + src  # sort by (target, source)
-        self.perm = torch.argsort(key, stable=True)
-        self.indices = src[self.perm].contiguous()  # (E,)
+        if bool((key[1:] >= key[:-1]).all()):  # already in CSR order (sort_edges): no sort
+            self.perm = torch.arange(self.num_edges)
+            self.indices = src.contiguous()
+        else:
+            self.perm = torch.argsort(key, stable=True)
+            self.indices = src[self.perm].contiguous()  # (E,)
         self.in_degree = torch.bincount(dst, minlength=self.num_nodes)  # (N,)
         self.indptr = torch.zeros(self.num_nodes + 1, dtype=torch.long)
         torch.cumsum(self.in_degree, 0, out=self.indptr[1:])
@@ -322,3 +332,19 @@ def adjacency(
 ) -> SparseAdj:
     """One-off normalised ``adj_t`` for a graph that is not reused (e.g. a sampled mini-batch)."""
     return GraphIndex(edge_index, num_nodes).adj_t(kind, dtype)
+
+
+def sort_edges(edge_index: Tensor, num_nodes: int, *edge_values: Tensor) -> tuple[Tensor, ...]:
+    """``edge_index`` (and per-edge ``edge_values``, e.g. ``edge_attr``) in CSR order: sorted
+    by (target, source), stably.
+
+    The same graph, its edges reordered once: :class:`GraphIndex` (and so :func:`adjacency`)
+    then skips its sort, and a batch of such graphs collated by PyG (node ranges in increasing
+    order) is in CSR order too, so a mini-batch's adjacency is built without sorting.
+
+    Returns:
+        ``(edge_index, *edge_values)``, each reordered by the same permutation.
+    """
+    key = edge_index[1] * max(int(num_nodes), 1) + edge_index[0]
+    perm = torch.argsort(key, stable=True)
+    return (edge_index[:, perm], *(v[perm] for v in edge_values))

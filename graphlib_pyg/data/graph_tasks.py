@@ -26,6 +26,7 @@ from torch_geometric.data import Data
 import graphlib_pyg.data.datasets as ds
 import graphlib_pyg.data.safe_io as safe_io
 from graphlib_pyg.data.cache import cache_dir, drop_stale
+from graphlib_pyg.data.graph import sort_edges
 
 PEPTIDES_FOLDER = "LRGB/peptides-functional"
 PEPTIDES_CSV = "raw/peptide_multi_class_dataset.csv.gz"
@@ -146,9 +147,18 @@ def _pack(graphs: list[Data]) -> dict[str, Tensor]:
 
 
 def _unpack(d: dict[str, Tensor]) -> list[Data]:
+    """The graphs of :func:`_pack`, each graph's edges in CSR order (:func:`sort_edges`, one
+    sort over all graphs' edges at once), so their batches' adjacencies need no sort."""
+    counts = d["num_edges"]
+    offset = torch.cumsum(d["num_nodes"], 0) - d["num_nodes"]  # first node of each graph
+    shift = torch.repeat_interleave(offset, counts)  # (E,) local -> global node index
+    edge_index, edge_attr = sort_edges(
+        d["edge_index"] + shift, int(d["num_nodes"].sum()), d["edge_attr"]
+    )
+    edge_index = edge_index - shift  # graphs stay contiguous: each edge keeps its graph's offset
     xs = d["x"].split(d["num_nodes"].tolist())
-    eis = d["edge_index"].split(d["num_edges"].tolist(), 1)
-    eas = d["edge_attr"].split(d["num_edges"].tolist())
+    eis = edge_index.split(counts.tolist(), 1)
+    eas = edge_attr.split(counts.tolist())
     return [
         Data(x=x, edge_index=ei, edge_attr=ea, y=d["y"][i : i + 1], num_nodes=x.size(0))
         for i, (x, ei, ea) in enumerate(zip(xs, eis, eas, strict=True))
@@ -221,10 +231,11 @@ def load_peptides_func(root: str | Path | None = None) -> GraphTask:
     cache = base / "graphs.pt"
     graphs = _cached_peptides(cache, folder / PEPTIDES_CSV) if cache.is_file() else None
     if graphs is None:
-        graphs = _build_peptides(folder / PEPTIDES_CSV)
+        packed = _pack(_build_peptides(folder / PEPTIDES_CSV))
+        graphs = _unpack(packed)  # the same graphs (edge order too) as a later cached load
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".tmp{os.getpid()}")
-        torch.save(_pack(graphs), tmp)
+        torch.save(packed, tmp)
         os.replace(tmp, cache)  # atomic: a concurrent reader never sees half a file
         drop_stale(base, "peptides-func")
     split = _peptides_split(folder / PEPTIDES_SPLIT, len(graphs))

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import ClassVar
 
 import torch
@@ -25,6 +26,7 @@ from graphlib_pyg.nn.registry import MODELS, build_model, graph_input
 from graphlib_pyg.train.base import RunResult, fit
 from graphlib_pyg.train.checkpoint import Checkpoint, Stateful
 from graphlib_pyg.train.options import RunOptions, TrainOptions
+from graphlib_pyg.train.precision import autocast
 from graphlib_pyg.utils import resolve
 
 #: Options that say how a run is saved, not what it computes: they are not part of its identity
@@ -181,6 +183,11 @@ class ModelTrainer:
             progress=self.progress,
             checkpoint=checkpoint,
         )
+
+    def autocast(self) -> AbstractContextManager:
+        """The context this run's forward passes and losses run in (``precision``:
+        :func:`~graphlib_pyg.train.precision.autocast`); backward passes run outside it."""
+        return autocast(self.cfg.precision, self.device)
 
     def runtime(self) -> Runtime:
         """Where this run executes (the joined process group, or ``device`` alone)."""

@@ -86,7 +86,8 @@ class GraphTrainer(ModelTrainer):
             total, count = 0.0, 0
             for batch in train:
                 opt.zero_grad()
-                loss = loss_fn(forward(batch), target(batch).to(device))
+                with self.autocast():  # precision=bf16: forward and loss under autocast
+                    loss = loss_fn(forward(batch), target(batch).to(device))
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * batch.num_graphs
@@ -98,8 +99,9 @@ class GraphTrainer(ModelTrainer):
             model.eval()
             scores, val_loss = [], 0.0
             for i, loader in enumerate(evals):
-                outs, ys = zip(*[(forward(b).cpu(), target(b)) for b in loader], strict=True)
-                out, y = torch.cat(outs), torch.cat(ys)
+                with self.autocast():
+                    out = torch.cat([forward(b).float().cpu() for b in loader])
+                y = torch.cat([target(b) for b in loader])
                 if i == 0:
                     val_loss = float(loss_fn(out, y))
                 scores.append(task.evaluate(out, y))

@@ -89,7 +89,9 @@ class LinkTrainer(ModelTrainer):
                 opt.zero_grad()
                 pos = pos_all[:, perm].to(device)
                 neg = negs[:, perm].reshape(2, -1).to(device)
-                pos_out, neg_out = train_net(g, pos, neg)
+                with self.autocast():  # precision=bf16: the forward pass under autocast
+                    pos_out, neg_out = train_net(g, pos, neg)
+                pos_out, neg_out = pos_out.float(), neg_out.float()  # the loss in float32
                 loss = F.softplus(-pos_out).mean() + F.softplus(neg_out).mean()
                 loss.backward()
                 opt.step()
@@ -98,18 +100,21 @@ class LinkTrainer(ModelTrainer):
 
         @torch.no_grad()
         def scores(h: Tensor, pairs: Tensor) -> Tensor:
-            return runtime.chunked_scores(
-                lambda p: net.predictor(h[p[0]], h[p[1]]), pairs, c.eval_batch
-            )
+            with self.autocast():
+                return runtime.chunked_scores(
+                    lambda p: net.predictor(h[p[0]], h[p[1]]).float(), pairs, c.eval_batch
+                )
 
         @torch.no_grad()
         def evaluate() -> tuple[float, float]:
             net.eval()
-            h = net.encode(g)
+            with self.autocast():
+                h = net.encode(g)
             val = task.evaluate(
                 scores(h, split.val_pos), scores(h, split.val_neg), split.neg_per_pos
             )
-            h_test = h if g_test is g else net.encode(g_test)
+            with self.autocast():
+                h_test = h if g_test is g else net.encode(g_test)
             test = task.evaluate(
                 scores(h_test, split.test_pos), scores(h_test, split.test_neg), split.neg_per_pos
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from graphlib_pyg.nn.link.neighbors import NeighborSets
 from graphlib_pyg.nn.registry import build_link_model
@@ -70,9 +71,11 @@ class NCNTrainer(ModelTrainer):
                 opt.zero_grad()
                 pos = pos_all[:, perm]
                 g = graph.without(pos) if o["target_removal"] else graph
-                h = encoder(x, g)
                 neg = torch.randint(0, n, (2, perm.numel() * c.num_neg))
-                out = predictor(h, g, torch.cat([pos, neg], 1))  # one pass: shared pooled states
+                with self.autocast():  # precision=bf16: the forward pass under autocast
+                    h = encoder(x, g)
+                    out = predictor(h, g, torch.cat([pos, neg], 1))  # one pass: shared pooling
+                out = out.float()  # the loss in float32
                 loss = F.softplus(-out[: pos.size(1)]).mean()
                 loss = loss + F.softplus(out[pos.size(1) :]).mean()
                 loss.backward()
@@ -85,19 +88,18 @@ class NCNTrainer(ModelTrainer):
             encoder.eval()
             predictor.eval()
             bs_eval = c.eval_batch
-            h = encoder(x, graph)
-            val = task.evaluate(
-                predictor.predict(h, graph, split.val_pos, bs_eval),
-                predictor.predict(h, graph, split.val_neg, bs_eval),
-                split.neg_per_pos,
-            )
-            h_test = h if test_graph is graph else encoder(x, test_graph)
-            test = task.evaluate(
-                predictor.predict(h_test, test_graph, split.test_pos, bs_eval),
-                predictor.predict(h_test, test_graph, split.test_neg, bs_eval),
-                split.neg_per_pos,
-            )
-            return val, test
+
+            def scores(h: Tensor, g, pairs: Tensor) -> Tensor:
+                return predictor.predict(h, g, pairs, bs_eval).float()
+
+            with self.autocast():
+                h = encoder(x, graph)
+                val_pos, val_neg = scores(h, graph, split.val_pos), scores(h, graph, split.val_neg)
+                h_test = h if test_graph is graph else encoder(x, test_graph)
+                test_pos = scores(h_test, test_graph, split.test_pos)
+                test_neg = scores(h_test, test_graph, split.test_neg)
+            val = task.evaluate(val_pos, val_neg, split.neg_per_pos)
+            return val, task.evaluate(test_pos, test_neg, split.neg_per_pos)
 
         parts = {"encoder": encoder, "predictor": predictor, "opt": opt}
         ckpt = self._checkpoint(seed, run, parts)  # shuffles, negatives: torch's RNG

@@ -84,13 +84,14 @@ class FullBatch(NodeBatching):
         r, aug = self.r, self.r.trainer.augment
         r.model.train()
         r.opt.zero_grad()
-        if aug is None:
-            loss = r.loss_fn(r.model(self.x, self.g)[self.train], self.y[self.train])
-        else:
-            loss = aug.loss(
-                lambda: r.model(self.x, self.g),
-                lambda out: r.loss_fn(out[self.train], self.y[self.train]),
-            )
+        with r.trainer.autocast():  # precision=bf16: forward and loss under autocast
+            if aug is None:
+                loss = r.loss_fn(r.model(self.x, self.g)[self.train], self.y[self.train])
+            else:
+                loss = aug.loss(
+                    lambda: r.model(self.x, self.g),
+                    lambda out: r.loss_fn(out[self.train], self.y[self.train]),
+                )
         loss.backward()
         r.opt.step()
         return float(loss.detach())
@@ -179,13 +180,14 @@ class SubgraphBatches(NodeBatching):
             r.opt.zero_grad()
             b = seeds.numel()
             target = r.y[seeds].to(x.device)
-            if aug is None:
-                loss = r.loss_fn(r.train_model(x, g)[:b], target)
-            else:  # consistency over the batch's seed nodes, as the reference's SAGE path
-                loss = aug.loss(
-                    lambda g=g, x=x, b=b: r.train_model(x, g)[:b],
-                    lambda out, target=target: r.loss_fn(out, target),
-                )
+            with r.trainer.autocast():
+                if aug is None:
+                    loss = r.loss_fn(r.train_model(x, g)[:b], target)
+                else:  # consistency over the batch's seed nodes, as the reference's SAGE path
+                    loss = aug.loss(
+                        lambda g=g, x=x, b=b: r.train_model(x, g)[:b],
+                        lambda out, target=target: r.loss_fn(out, target),
+                    )
             loss.backward()
             r.opt.step()
             total, count = total + float(loss.detach()) * b, count + b
@@ -236,7 +238,8 @@ class SeedBatches(NodeBatching):
         total, count = 0.0, 0
         for seeds in r.runtime.shard(r.train, self.epoch, self.seed).split(r.cfg.batch_size):
             r.opt.zero_grad()
-            loss = r.loss_fn(r.train_model(seeds), r.y[seeds].to(r.runtime.device))
+            with r.trainer.autocast():
+                loss = r.loss_fn(r.train_model(seeds), r.y[seeds].to(r.runtime.device))
             loss.backward()
             r.opt.step()
             total, count = total + float(loss.detach()) * seeds.numel(), count + seeds.numel()
@@ -306,7 +309,8 @@ class NodeTrainer(ModelTrainer):
         @torch.no_grad()
         def evaluate() -> tuple[float, float, float]:
             model.eval()
-            out = batching.outputs(nodes)
+            with self.autocast():
+                out = batching.outputs(nodes).float()
             val_loss = float(loss_fn(out[split.val], y[split.val]))
             return task.evaluate(out, split.val), task.evaluate(out, split.test), val_loss
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from types import MappingProxyType
 
 from graphlib_pyg.nn.registry import MODELS
+from graphlib_pyg.train.precision import check_precision
 from graphlib_pyg.utils import did_you_mean, resolve
 
 
@@ -46,6 +47,10 @@ class TrainOptions:
     device: str = "cpu"  # where the model trains in one process: cpu | cuda | cuda:K | auto
     checkpoint_every: int = 10  # epochs between checkpoints (with a checkpoint path); 0: none
     keep_checkpoints: bool = False  # keep a run's checkpoint once it finished
+    precision: str = "fp32"  # fp32 | bf16 (autocast forward, float32 weights: train/precision.py)
+
+    def __post_init__(self) -> None:
+        check_precision(self.precision)  # an unknown value fails before anything trains
 
     def as_dict(self) -> dict:
         return asdict(self)

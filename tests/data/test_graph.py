@@ -10,7 +10,14 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.nn import models as pyg_models
 
-from graphlib_pyg.data.graph import ADJ_KINDS, GraphIndex, SparseAdj, adjacency, validate_graph
+from graphlib_pyg.data.graph import (
+    ADJ_KINDS,
+    GraphIndex,
+    SparseAdj,
+    adjacency,
+    sort_edges,
+    validate_graph,
+)
 from graphlib_pyg.data.splits import random_link_split
 from graphlib_pyg.nn.models import MODELS, build_model
 
@@ -325,3 +332,18 @@ def test_sparse_adj_to_keeps_the_subclass_and_its_products():
     torch.sparse.mm(moved, x).sum().backward()  # through the cached-transpose backward
     dense = moved.plain.to_dense()
     torch.testing.assert_close(x.grad, dense.t() @ torch.ones(3, 2, dtype=torch.float64))
+
+
+def test_edges_in_csr_order_build_the_same_index_without_a_sort():
+    ei = directed_graph()
+    attr = torch.arange(ei.size(1))
+    sorted_ei, sorted_attr = sort_edges(ei, N, attr)
+    key = sorted_ei[1] * N + sorted_ei[0]
+    assert bool((key[1:] >= key[:-1]).all())
+    assert torch.equal(ei[:, sorted_attr], sorted_ei)  # the attributes moved with their edges
+    a, b = GraphIndex(ei, N), GraphIndex(sorted_ei, N)
+    assert torch.equal(a.indptr, b.indptr) and torch.equal(a.indices, b.indices)
+    assert torch.equal(b.perm, torch.arange(ei.size(1)))  # the fast path: already in order
+    assert torch.equal(sorted_ei[:, b.perm], ei[:, a.perm])  # perm maps CSR -> input position
+    for kind in ADJ_KINDS:
+        torch.testing.assert_close(a.adj_t(kind).to_dense(), b.adj_t(kind).to_dense())

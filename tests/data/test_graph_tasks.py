@@ -157,3 +157,24 @@ def test_num_edge_features():
     g.edge_attr = torch.zeros(2, 3, dtype=torch.long)
     split = GraphSplit(*(torch.tensor([0]),) * 3)
     assert GraphTask("t", [g], split, "accuracy", True).num_edge_features == 3
+
+
+def test_unpacked_graphs_have_their_edges_in_csr_order_with_their_attributes():
+    from torch_geometric.data import Data
+
+    from graphlib_pyg.data.graph_tasks import _pack, _unpack
+
+    gen = torch.Generator().manual_seed(0)
+    graphs = []
+    for n in (5, 3, 7):
+        ei = torch.randint(0, n, (2, 3 * n), generator=gen)
+        attr = torch.stack([ei[0], ei[1], torch.randint(0, 4, (3 * n,), generator=gen)], 1)
+        graphs.append(Data(x=torch.zeros(n, 9, dtype=torch.long), edge_index=ei, edge_attr=attr,
+                           y=torch.zeros(1, 10), num_nodes=n))  # fmt: skip
+    for before, after in zip(graphs, _unpack(_pack(graphs)), strict=True):
+        ei = after.edge_index
+        key = ei[1] * after.num_nodes + ei[0]
+        assert bool((key[1:] >= key[:-1]).all())
+        assert torch.equal(after.edge_attr[:, :2].t(), ei)  # each edge kept its own attributes
+        as_rows = lambda g: sorted(map(tuple, g.edge_attr.tolist()))  # noqa: E731
+        assert as_rows(after) == as_rows(before)

@@ -125,7 +125,8 @@ class PropagationEncoder(nn.Module):
             keep = torch.rand(val.numel()) >= p
             idx, val = idx[:, keep], val[keep] / (1.0 - p)
         xs = torch.sparse_coo_tensor(idx, val, x.shape, is_coalesced=True, check_invariants=False)
-        return torch.sparse.mm(xs, self.lin.weight.t()) + self.lin.bias
+        with torch.autocast(x.device.type, enabled=False):  # sparse products stay float32
+            return torch.sparse.mm(xs, self.lin.weight.t()) + self.lin.bias
 
     def __repr__(self) -> str:
         src = f"emb={self.emb.num_embeddings}" if self.emb is not None else f"{self.lin}"

@@ -155,7 +155,7 @@ class GraphMambaLayer(nn.Module):
             )
             dense, mask = to_dense_batch(x[perm], seq)  # (S, L, C), (S, L)
             h = self.mixer(dense, mask)[mask]  # (N, C) in sequence order
-            out = out.index_add(0, perm, h)
+            out = out.index_add(0, perm, h.to(out.dtype))  # h is bf16 under autocast
         return out / max(rounds, 1)
 
     def forward(
