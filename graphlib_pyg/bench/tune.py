@@ -232,6 +232,8 @@ def open_study(plan: dict, args: argparse.Namespace):
             f"study {setup.study!r} in {setup.storage} was run with another "
             f"{', '.join(diff)}; give --study NAME for a new study"
         )
+    if args.seed is not None and study.trials:  # a resumed seeded sampler must not redraw
+        study.sampler = make_sampler(args.sampler, plan["space"], args.seed + len(study.trials))
     return study
 
 

@@ -64,11 +64,12 @@ def test_best_by_validation_rerun_by_the_harness(finished):
 
 
 def test_rerun_continues_the_study(tmp_path):
-    assert tune(tmp_path, "--trials", "3", "--no-rerun")[0] == 0
+    assert tune(tmp_path, "--trials", "3", "--no-rerun", "--seed", "3")[0] == 0
     before = {t.number: (t.params, t.datetime_start) for t in load(tmp_path / "r.jsonl").trials}
-    assert tune(tmp_path, "--trials", "5", "--no-rerun")[0] == 0
+    assert tune(tmp_path, "--trials", "5", "--no-rerun", "--seed", "3")[0] == 0
     after = load(tmp_path / "r.jsonl").get_trials(states=DONE)
     assert sorted(t.number for t in after) == [0, 1, 2, 3, 4]  # two new trials, none rerun
+    assert len({t.params["lr"] for t in after}) == 5  # the seeded sampler does not redraw
     for t in after:
         if t.number in before:
             assert (t.params, t.datetime_start) == before[t.number]
