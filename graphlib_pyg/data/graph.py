@@ -328,10 +328,23 @@ class GraphIndex:
 
 
 def adjacency(
-    edge_index: Tensor, num_nodes: int, kind: AdjKind = "gcn", dtype: torch.dtype | None = None
+    edge_index: Tensor,
+    num_nodes: int,
+    kind: AdjKind = "gcn",
+    dtype: torch.dtype | None = None,
+    undirected: bool = False,
 ) -> SparseAdj:
-    """One-off normalised ``adj_t`` for a graph that is not reused (e.g. a sampled mini-batch)."""
-    return GraphIndex(edge_index, num_nodes).adj_t(kind, dtype)
+    """One-off normalised ``adj_t`` for a graph that is not reused (e.g. a sampled mini-batch).
+
+    ``undirected=True`` says every edge comes with its reverse (a caller that knows it, e.g. a
+    graph task that checked its graphs once): the ``gcn`` and ``sum`` kinds are then symmetric,
+    and the backward pass of a product multiplies by the matrix itself instead of building its
+    transpose (per mini-batch, a CSR-to-CSC conversion as costly as building the matrix).
+    """
+    adj = GraphIndex(edge_index, num_nodes).adj_t(kind, dtype)
+    if undirected and kind in ("gcn", "sum"):
+        adj._t = adj.plain  # A^T == A: D^-1/2 A D^-1/2 and A are symmetric when A is
+    return adj
 
 
 def sort_edges(edge_index: Tensor, num_nodes: int, *edge_values: Tensor) -> tuple[Tensor, ...]:

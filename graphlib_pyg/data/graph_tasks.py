@@ -14,6 +14,7 @@ graphs, constant features) whose labels only structure can tell apart.
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import warnings
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
+from torch_geometric.utils import is_undirected
 
 import graphlib_pyg.data.datasets as ds
 import graphlib_pyg.data.safe_io as safe_io
@@ -81,6 +83,16 @@ class GraphTask:
     @property
     def num_features(self) -> int:
         return self.graphs[0].x.size(1)
+
+    @functools.cached_property
+    def undirected(self) -> bool:
+        """Whether every graph's edges come with their reverses (checked once, all graphs in
+        one pass: molecules are undirected)."""
+        sizes = torch.tensor([g.num_nodes for g in self.graphs])
+        counts = torch.tensor([g.edge_index.size(1) for g in self.graphs])
+        offset = torch.repeat_interleave(torch.cumsum(sizes, 0) - sizes, counts)
+        edges = torch.cat([g.edge_index for g in self.graphs], 1) + offset
+        return is_undirected(edges, num_nodes=int(sizes.sum()))
 
     @property
     def num_edge_features(self) -> int:

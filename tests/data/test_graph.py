@@ -347,3 +347,21 @@ def test_edges_in_csr_order_build_the_same_index_without_a_sort():
     assert torch.equal(sorted_ei[:, b.perm], ei[:, a.perm])  # perm maps CSR -> input position
     for kind in ADJ_KINDS:
         torch.testing.assert_close(a.adj_t(kind).to_dense(), b.adj_t(kind).to_dense())
+
+
+@pytest.mark.parametrize("kind", ["gcn", "sum"])
+def test_an_undirected_batch_adjacency_reuses_itself_in_the_backward_pass(kind):
+    from torch_geometric.utils import to_undirected
+
+    ei = to_undirected(directed_graph())
+    x = torch.randn(N, 5, requires_grad=True)
+    grads = []
+    for undirected in (False, True):
+        adj = adjacency(ei, N, kind, undirected=undirected)
+        (torch.sparse.mm(adj, x) ** 2).sum().backward()
+        grads.append(x.grad.clone())
+        x.grad = None
+        assert (adj.transposed() is adj.plain) == undirected  # no transpose built when so
+    torch.testing.assert_close(grads[0], grads[1])
+    mean = adjacency(ei, N, "mean", undirected=True)
+    assert mean.transposed() is not mean.plain  # D^-1 A is not symmetric: its transpose is built

@@ -178,3 +178,20 @@ def test_unpacked_graphs_have_their_edges_in_csr_order_with_their_attributes():
         assert torch.equal(after.edge_attr[:, :2].t(), ei)  # each edge kept its own attributes
         as_rows = lambda g: sorted(map(tuple, g.edge_attr.tolist()))  # noqa: E731
         assert as_rows(after) == as_rows(before)
+
+
+def test_a_graph_task_knows_whether_all_its_graphs_are_undirected():
+    from torch_geometric.data import Data
+
+    from graphlib_pyg.data.graph_tasks import GraphSplit, GraphTask
+
+    both = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    one_way = torch.tensor([[0, 1], [1, 2]])
+    split = GraphSplit(torch.tensor([0]), torch.tensor([1]), torch.tensor([1]))
+
+    def task(second):
+        graphs = [Data(x=torch.ones(3, 1), edge_index=e, y=torch.tensor([0]), num_nodes=3)
+                  for e in (both, second)]  # fmt: skip
+        return GraphTask("t", graphs, split, "accuracy")
+
+    assert task(both).undirected and not task(one_way).undirected
