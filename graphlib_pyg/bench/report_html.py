@@ -31,7 +31,7 @@ def _cell(text: str) -> str:
 def html_table(header: list[str], right: list[bool], body: list[list[str]]) -> str:
     def row(tag: str, cells: list[str]) -> str:
         tds = (
-            f'<{tag}{" class=r" if r else ""}>{_cell(c)}</{tag}>'
+            f"<{tag}{' class=r' if r else ''}>{_cell(c)}</{tag}>"
             for c, r in zip(cells, right, strict=True)
         )
         return "<tr>" + "".join(tds) + "</tr>"
