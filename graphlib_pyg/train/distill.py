@@ -9,8 +9,9 @@
   and MLPs", ICLR 2024): the teacher is a GNN whose encodings are quantised by an EMA codebook
   of structure tokens (:class:`~graphlib_pyg.train.distill_teacher.VQTeacher`); the student
   adds ``token_weight`` :math:`\\tau^2\\, \\mathrm{KL}(\\mathrm{softmax}(s_t / \\tau) \\Vert
-  \\mathrm{softmax}(s_s / \\tau))` between the teacher's and the student's similarities to the
-  codes, the student's from a linear map of its last hidden layer (used in training only).
+  \\mathrm{softmax}(s_s / \\tau))` between the teacher's (cosine) similarities to the codes and
+  the student's negative L2 distances from a linear map of its last hidden layer (used in
+  training only), in Adam steps of their own before the label steps, as the reference does.
 
 ``--model mlp`` names the student; ``teacher=`` any full-batch node model of the registry, its
 options in ``teacher_options`` (a mapping over
@@ -77,6 +78,8 @@ GLNN_DEFAULTS: dict = {
 #: 5000 codes, lamb_node 0.001, lamb_edge 0.03 (train_teacher.py defaults), cosine codes with
 #: EMA decay 0.8, commitment 0.25 and no dead-code re-draw (models.py's VectorQuantize call).
 #: ``edge_dense_max``: ours, the largest graph whose edge loss is computed densely.
+#: ``vq_dim``: the codes' width, 0 for the features' width (models.py: VectorQuantize(dim=
+#: input_dim), the first GraphConv input_dim -> input_dim).
 VQGRAPH_DEFAULTS: dict = {
     **GLNN_DEFAULTS,
     "epochs": 500,
@@ -90,9 +93,10 @@ VQGRAPH_DEFAULTS: dict = {
     "vq_distance": "cosine",
     "dead_threshold": 0.0,
     "edge_dense_max": 4096,
+    "vq_dim": 0,
 }
 VQ_KEYS = ("codebook_size", "lamb_node", "lamb_edge", "commitment", "vq_decay", "vq_distance",
-           "dead_threshold", "edge_dense_max")  # fmt: skip
+           "dead_threshold", "edge_dense_max", "vq_dim")  # fmt: skip
 
 #: The student's per-dataset settings (lr, weight decay, dropout), the MLP entries of
 #: train.conf.yaml (GLNN's and VQGraph's, identical for these datasets); a-computer and
@@ -164,6 +168,9 @@ class DistillTrainer:
     defaults: ClassVar[dict] = GLNN_DEFAULTS
     teacher_defaults: ClassVar[dict] = TEACHER_DEFAULTS
     name: ClassVar[str] = "glnn"
+    #: take the labelled nodes' Adam steps even at ``lamb`` 0 (a zero loss: the steps still
+    #: apply momentum and weight decay), as VQGraph's train_and_eval.py does
+    label_step_always: ClassVar[bool] = False
 
     @classmethod
     def option_defaults(cls, model: str, augment: str = "none") -> dict:
@@ -229,7 +236,7 @@ class DistillTrainer:
         if c["setting"] == "inductive":
             full, _ = t.outputs(model, self.task.data)
             test_ind = accuracy(full, self.task.data.y, full_test)
-        codebook = model.vq.codes().detach().cpu() if t.vq is not None else torch.empty(0)
+        codebook = model.vq.codebook.detach().cpu() if t.vq is not None else torch.empty(0)
         out = TeacherOutputs(logits, full, hidden, codebook, result.val, result.test, test_ind,
                              result.best_step, result.step_time_s, result.params)  # fmt: skip
         if c["cache"]:
@@ -262,21 +269,27 @@ class DistillTrainer:
         def step() -> float:
             student.train()
             total = 0.0
-            for rows in torch.randperm(nodes.numel(), device=self.device).split(bs):
-                out, emb = student(x[nodes[rows]], return_emb=True)
-                loss = (1 - lamb) * F.kl_div(F.log_softmax(out, -1), soft[rows],
-                                             reduction="batchmean", log_target=True)  # fmt: skip
-                loss = loss + self._token_loss(extra, emb, teacher, rows)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * rows.numel()
-            if lamb > 0:  # the labelled nodes' step, as the reference code takes it
+            if extra is not None:  # VQGraph: the token loss takes its own steps, first
+                for rows in torch.randperm(nodes.numel(), device=self.device).split(bs):
+                    _, emb = student(x[nodes[rows]], return_emb=True)
+                    loss = self._token_loss(extra, emb, teacher, rows)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+            if lamb > 0 or self.label_step_always:  # the labelled nodes' steps
                 for chunk in train[torch.randperm(train.numel())].split(bs):
                     loss = lamb * F.cross_entropy(student(x[chunk]), y[chunk])
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
+            for rows in torch.randperm(nodes.numel(), device=self.device).split(bs):
+                out = student(x[nodes[rows]])
+                loss = (1 - lamb) * F.kl_div(F.log_softmax(out, -1), soft[rows],
+                                             reduction="batchmean", log_target=True)  # fmt: skip
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * rows.numel()
             return total / nodes.numel()
 
         tran: list[float] = []  # inductive: accuracy on the observed test nodes
@@ -313,11 +326,13 @@ class VQGraphTrainer(DistillTrainer):
     defaults: ClassVar[dict] = VQGRAPH_DEFAULTS
     teacher_defaults: ClassVar[dict] = VQ_TEACHER_DEFAULTS
     name: ClassVar[str] = "vqgraph"
+    label_step_always: ClassVar[bool] = True
 
     def _vq_options(self) -> dict:
         c, where = self.cfg, f"trainer {self.name}"
         check_int(where, "codebook_size", c["codebook_size"], 1)
         check_int(where, "edge_dense_max", c["edge_dense_max"], 0)
+        check_int(where, "vq_dim", c["vq_dim"], 0)
         for key in ("lamb_node", "lamb_edge", "commitment", "dead_threshold", "token_weight"):
             check_real(where, key, c[key], 0.0)
         check_real(where, "vq_decay", c["vq_decay"], 0.0, 0.999999)
@@ -331,12 +346,14 @@ class VQGraphTrainer(DistillTrainer):
         return nn.Linear(self.cfg["hidden"], teacher.codebook.size(1)).to(self.device)
 
     def _token_loss(self, extra, emb: Tensor, teacher: TeacherOutputs, rows: Tensor) -> Tensor:
-        c = self.cfg
-        if not c["token_weight"]:
-            return torch.zeros((), device=emb.device)
-        codes, tau = teacher.codebook.to(emb.device), c["tau"]
+        """``token_weight * tau^2 * KL`` between the teacher's soft token assignment (its
+        encodings' ``vq_distance`` similarity to the codes) and the student's (negative L2
+        distance of ``extra(emb)`` to the codes), both at temperature ``tau``: VQGraph's
+        train_and_eval.py train_mini_batch_token."""
+        c, tau = self.cfg, self.cfg["tau"]
+        codes = teacher.codebook.to(emb.device)
         target = code_logits(teacher.hidden[rows.cpu()].to(emb.device), codes, c["vq_distance"])
-        mine = code_logits(extra(emb), codes, c["vq_distance"])  # (B, K)
+        mine = -torch.cdist(extra(emb), codes)  # (B, K)
         kl = F.kl_div(F.log_softmax(mine / tau, -1), F.log_softmax(target / tau, -1),
                       reduction="batchmean", log_target=True)  # fmt: skip
         return c["token_weight"] * tau * tau * kl

@@ -3,12 +3,12 @@
 The teacher is any node model of the registry (``teacher=sage|gcn|gat|gmn|...``), trained
 full-batch with the shared fit loop (:func:`~graphlib_pyg.train.base.fit`: the epoch with the
 best validation accuracy is selected, patience counts evaluations without a better one). For
-VQGraph it is wrapped in a :class:`VQTeacher`: the model encodes each node, a
-:class:`~graphlib_pyg.nn.vq.VectorQuantizer` turns the encoding into a structure token, and
-the classifier reads the token. What the student needs (the selected model's logits, and for
-VQGraph its encodings and codebook) is a :class:`TeacherOutputs`, cached as tensors under
-``$GRAPHLIB_CACHE/distill/`` keyed by everything that determines it, so several student
-settings reuse one teacher.
+VQGraph it is a :class:`VQTeacher`: a one-layer model encodes each node, a
+:class:`~graphlib_pyg.nn.vq.VectorQuantizer` turns the encoding into a structure token, and a
+second one-layer model and a linear classifier read the decoded tokens.
+What the student needs (the selected model's logits, and for VQGraph its encodings and
+codebook) is a :class:`TeacherOutputs`, cached as tensors under ``$GRAPHLIB_CACHE/distill/``
+keyed by everything that determines it, so several student settings reuse one teacher.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from torch_geometric.data import Data
 from graphlib_pyg.data.cache import cache_root
 from graphlib_pyg.data.safe_io import torch_load
 from graphlib_pyg.data.splits import NodeSplit, sample_non_edges
+from graphlib_pyg.nn.registry import build_model
 from graphlib_pyg.nn.vq import VectorQuantizer
 from graphlib_pyg.train.base import RunResult, fit
 from graphlib_pyg.train.common import ModelTrainer
@@ -96,59 +97,68 @@ def edge_reconstruction(
 
 
 class VQTeacher(nn.Module):
-    """A node model whose encodings are quantised into structure tokens, trained with
-    classification and VQGraph's auxiliary losses.
+    """VQGraph's tokenizer-teacher: a codebook between two graph convolutions, trained with
+    classification and VQGraph's auxiliary losses (YangLing0818/VQGraph, models.py ``SAGE`` and
+    ``GCN``).
 
-    ``h = encoder(x, graph)`` (N, D) gives the logits ``classifier(h)`` and, quantised, the
-    token ``q`` (straight-through, so the reconstructions train the encoder). :meth:`loss`
-    adds ``lamb_node * MSE(x, node_decoder(q))`` (node-feature reconstruction), ``lamb_edge *``
-    :func:`edge_reconstruction` of ``edge_decoder(q)`` and the quantizer's commitment loss.
-    (VQGraph's own teacher quantises after its first graph convolution and classifies after a
-    second one run on the decoded codes; here the encoder is the whole registry model, so the
-    codes see all its hops, and the classifier reads the encoding: classifying the codes
-    themselves cost 10 points of teacher accuracy on Cora, seed 0.)
+    ``h = dropout(relu(conv1(x)))`` (N, D) is quantised (``q``: its codes, straight-through in
+    training); ``e = edge_decoder(q)`` and the logits are ``classifier(relu(conv2(e)))``, so
+    in evaluation the class is read from the codes alone. :meth:`loss` adds ``lamb_node *
+    MSE(h, node_decoder(q))`` (reconstruction of the encoding), ``lamb_edge *``
+    :func:`edge_reconstruction` of ``e`` and the quantizer's commitment loss. ``conv1`` and
+    ``conv2`` are one-layer registry models, so any node model of the registry can be the
+    teacher.
 
     Args:
-        encoder: the registry model, built with ``D`` output channels.
-        in_channels, channels, num_classes: F, D and C.
+        conv1: ``F -> D``; conv2: ``D -> hidden``.
+        channels, hidden, num_classes: D, the width of ``conv2`` and C.
         vq: the quantizer (``channels`` wide).
         lamb_node, lamb_edge: the reconstruction weights.
         dense_max: largest graph whose edge loss uses dense N x N matrices.
+        dropout: on ``h``, before the codebook.
     """
 
     def __init__(
         self,
-        encoder: nn.Module,
-        in_channels: int,
+        conv1: nn.Module,
+        conv2: nn.Module,
         channels: int,
+        hidden: int,
         num_classes: int,
         vq: VectorQuantizer,
         lamb_node: float,
         lamb_edge: float,
         dense_max: int,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.encoder, self.vq = encoder, vq
-        self.classifier = nn.Linear(channels, num_classes)
-        self.node_decoder = nn.Linear(channels, in_channels)
+        self.conv1, self.conv2, self.vq = conv1, conv2, vq
+        self.node_decoder = nn.Linear(channels, channels)
         self.edge_decoder = nn.Linear(channels, channels)
+        self.classifier = nn.Linear(hidden, num_classes)
+        self.dropout = nn.Dropout(dropout)
         self.lamb_node, self.lamb_edge, self.dense_max = lamb_node, lamb_edge, dense_max
 
     def encode(self, x: Tensor, graph) -> Tensor:
-        return self.encoder(x, graph)  # (N, D)
+        """The encodings the codebook quantises. (N, D)"""
+        return self.dropout(F.relu(self.conv1(x, graph)))
+
+    def _classify(self, e: Tensor, graph) -> Tensor:
+        return self.classifier(F.relu(self.conv2(e, graph)))  # (N, C)
 
     def forward(self, x: Tensor, graph) -> Tensor:
-        return self.classifier(self.encode(x, graph))  # (N, C)
+        q = self.vq(self.encode(x, graph))[0]
+        return self._classify(self.edge_decoder(q), graph)
 
     def loss(self, x: Tensor, graph, edge_index: Tensor, generator: torch.Generator):
         """``(logits, auxiliary loss)`` of one training step."""
         h = self.encode(x, graph)
         q, _, commit, _ = self.vq(h)
-        feature = F.mse_loss(self.node_decoder(q), x)
-        edge = edge_reconstruction(
-            self.edge_decoder(q), edge_index, x.size(0), self.dense_max, generator
-        )
-        return self.classifier(h), self.lamb_node * feature + self.lamb_edge * edge + commit
+        e = self.edge_decoder(q)
+        feature = F.mse_loss(self.node_decoder(q), h)
+        edge = edge_reconstruction(e, edge_index, x.size(0), self.dense_max, generator)
+        aux = self.lamb_node * feature + self.lamb_edge * edge + commit
+        return self._classify(e, graph), aux
 
 
 @dataclass
@@ -232,24 +242,18 @@ class TeacherTrainer(ModelTrainer):
         else:
             v = self.vq
             quantizer = VectorQuantizer(
-                c.hidden,
+                v["vq_dim"] or x.size(1),
                 v["codebook_size"],
                 v["vq_distance"],
                 v["vq_decay"],
                 v["commitment"],
                 v["dead_threshold"],
             )
-            encoder = self._build(x.size(1), c.hidden)
-            model = VQTeacher(
-                encoder,
-                x.size(1),
-                c.hidden,
-                num_classes,
-                quantizer,
-                v["lamb_node"],
-                v["lamb_edge"],
-                v["edge_dense_max"],
-            )
+            dim = v["vq_dim"] or x.size(1)  # 0: the features' width, as VQGraph
+            convs = [build_model(self.spec.name, i, o, o, 1, c.dropout, **self.model_options)
+                     for i, o in ((x.size(1), dim), (dim, c.hidden))]  # fmt: skip
+            model = VQTeacher(*convs, dim, c.hidden, num_classes, quantizer, v["lamb_node"],
+                              v["lamb_edge"], v["edge_dense_max"], c.dropout)  # fmt: skip
         model = model.to(device)
         opt = torch.optim.Adam(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         generator = torch.Generator().manual_seed(seed)
@@ -290,6 +294,5 @@ class TeacherTrainer(ModelTrainer):
         g = self._graph_arg(data)
         g = g.to(self.device) if g is not None else None
         if isinstance(model, VQTeacher):
-            h = model.encode(x, g)
-            return model.classifier(h).cpu(), h.cpu()
+            return model(x, g).cpu(), model.encode(x, g).cpu()
         return model(x, g).cpu(), torch.empty(0)

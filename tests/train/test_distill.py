@@ -15,7 +15,7 @@ from graphlib_pyg.train.distill import (
     hold_out,
     observed_graph,
 )
-from graphlib_pyg.train.distill_teacher import TeacherTrainer, edge_reconstruction
+from graphlib_pyg.train.distill_teacher import TeacherTrainer, VQTeacher, edge_reconstruction
 from graphlib_pyg.train.registry import TRAINERS
 
 FAST = {"epochs": 30, "patience": 0, "teacher_options": {"epochs": 30, "patience": 0}}
@@ -109,12 +109,32 @@ def test_vqgraph_teacher_and_token_loss(task):
     r = trainer.run(seed=0)
     assert r.row()["teacher"] == "sage" and r.test > 0.4
     outputs = trainer._teacher(0, 0, task.data, task.split(0), task.split(0).test)
-    assert outputs.codebook.shape == (64, 128) and outputs.hidden.shape == (task.num_nodes, 128)
+    # vq_dim 0: the codes are as wide as the features (16), as VQGraph's
+    assert outputs.codebook.shape == (64, 16) and outputs.hidden.shape == (task.num_nodes, 16)
     extra = trainer._student_extra(outputs)
     emb = torch.randn(10, 128)
     loss = trainer._token_loss(extra, emb, outputs, torch.arange(10))
     loss.backward()
     assert loss > 0 and extra.weight.grad.abs().sum() > 0
+
+
+def test_vq_teacher_classifies_from_the_codes(task):
+    cfg = {**FAST, "codebook_size": 8, "vq_dim": 12, "edge_dense_max": 100}
+    t = VQGraphTrainer(task, "mlp", cfg).teacher
+    model, _ = t.train(0, task.data, task.split(0))
+    assert isinstance(model, VQTeacher) and model.vq.codebook.shape == (8, 12)
+    x, g = task.data.x.float(), t._graph_arg(task.data)
+    with torch.no_grad():
+        h = model.encode(x, g)
+        _, index, _, _ = model.vq(h)
+        codes = model.vq.codes()[index]  # (N, 12): nodes with one code get one logit row
+        torch.testing.assert_close(model(x, g), model._classify(model.edge_decoder(codes), g))
+    # the auxiliary loss trains both convolutions and the decoders
+    model.train()
+    _, aux = model.loss(x, g, task.data.edge_index, torch.Generator().manual_seed(0))
+    aux.backward()
+    for part in (model.conv1, model.node_decoder, model.edge_decoder):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
 
 
 def test_sampled_edge_loss_estimates_the_dense_one():
