@@ -171,6 +171,18 @@ EVERY_TRAINER = {
     "sf-top2loss": ("gcn", "csbm", SMALL, {"epochs": 4, "num_layers": 2, "hidden": 16}),
     "auglocal": ("gcn", "csbm", SMALL, {"epochs": 4, "num_layers": 2, "hidden": 16}),
     "man": ("gcn", "csbm", SMALL, {"epochs": 4, "num_layers": 2, "hidden": 16}),
+    "glnn": (
+        "mlp",
+        "csbm",
+        {**SMALL, "split": "cpf"},
+        {"epochs": 4, "teacher_options": {"epochs": 4}},
+    ),
+    "vqgraph": (
+        "mlp",
+        "csbm",
+        {**SMALL, "split": "cpf"},
+        {"epochs": 4, "teacher_options": {"epochs": 4}},
+    ),
 }
 
 
