@@ -308,8 +308,9 @@ class DistillTrainer:
         at_best = tran[r.curve.step.index(r.best_step)] if tran else math.nan
         teacher_test = teacher.test_ind if c["setting"] == "inductive" else teacher.test
         return DistillResult(r.val, r.test, r.best_step, r.step_unit, r.step_time_s, r.params,
-                             r.curve, c["setting"], self.teacher.spec.name, teacher.val,
-                             teacher_test, at_best)  # fmt: skip
+                             r.curve, setting=c["setting"], teacher=self.teacher.spec.name,
+                             teacher_val=teacher.val, teacher_test=teacher_test,
+                             test_tran=at_best)  # fmt: skip
 
     def _student_extra(self, teacher: TeacherOutputs) -> nn.Module | None:
         """Trained modules besides the MLP (VQGraph: the map to the codebook's space)."""
