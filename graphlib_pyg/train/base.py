@@ -120,6 +120,9 @@ class RunResult:
         step_time_s: median seconds per step.
         params: number of trained parameters.
         curve: the learning curve, or ``None`` (nothing trained).
+        extra: further named results of the run (plain numbers, strings, lists or mappings),
+            recorded in the row under ``extra``; e.g. the downstream scores of a pre-trained
+            encoder (:mod:`~graphlib_pyg.train.ssl`). Empty for most trainers.
     """
 
     val: float
@@ -129,6 +132,7 @@ class RunResult:
     step_time_s: float
     params: int
     curve: Curve | None = None
+    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.step_unit not in UNITS:
@@ -158,6 +162,8 @@ class RunResult:
             out.update(best_epoch=self.best_step, epoch_time_s=self.step_time_s)
         if self.curve is not None and len(self.curve):
             out["curve"] = self.curve.to_dict()
+        if self.extra:
+            out["extra"] = dict(self.extra)
         return out
 
 

@@ -15,6 +15,7 @@ from graphlib_pyg.train.distill import DISTILL_TRAINERS
 from graphlib_pyg.train.forward import FORWARD_TRAINERS
 from graphlib_pyg.train.heuristic import HeuristicTrainer
 from graphlib_pyg.train.propagation import LabelPropagationTrainer
+from graphlib_pyg.train.ssl import SSL_TRAINERS
 from graphlib_pyg.train.topdown import TOPDOWN_TRAINERS
 
 TRAINERS: dict[str, object] = {
@@ -25,6 +26,7 @@ TRAINERS: dict[str, object] = {
     **TOPDOWN_TRAINERS,
     **AUX_TRAINERS,
     **DISTILL_TRAINERS,
+    **SSL_TRAINERS,
 }
 
 #: Models that are not trained by backpropagation, and the trainer that runs them when the
