@@ -94,7 +94,7 @@ def pretext_options(name: str, c: dict) -> dict:
 
 
 class SSLTrainer:
-    """Pre-train with the pretext tasks ``tasks`` and evaluate the frozen embeddings."""
+    """ParetoGNN: five pretext tasks on one encoder, MGDA weights; frozen-embedding evaluation"""
 
     own_defaults: ClassVar[bool] = True  # the paper's per-dataset settings, not bench/defaults
     tasks: ClassVar[tuple[str, ...]] = ALL_TASKS
@@ -217,7 +217,15 @@ def load_encoder(path: str | Path) -> tuple[SSLEncoder, dict]:
 
 
 def _single(name: str) -> type:
-    return type(f"SSL_{name}", (SSLTrainer,), {"tasks": (name,), "__doc__": f"{name} alone."})
+    return type(
+        f"SSL_{name}",
+        (SSLTrainer,),
+        {
+            "tasks": (name,),
+            "__doc__": f"SSL pre-training with the {name} pretext task alone; "
+            "frozen-embedding evaluation",
+        },
+    )
 
 
 #: The SSL trainers by CLI name: ParetoGNN (all five tasks, MGDA) and each task alone.
