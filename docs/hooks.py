@@ -117,7 +117,8 @@ def _model_page(name: str) -> str:
     if layer is not None:  # documented once, on its layer page
         text += ["## Class", "", f"[`{layer}`](../layers/{layer}.md) (`{_qualname(cls)}`)."]
     elif cls is not None and cls.__module__.startswith("graphlib_pyg"):
-        text += ["## Class", "", f"::: {_qualname(cls)}", "    options:", "      heading_level: 3"]
+        text += ["## Class", "", f"::: {_qualname(_static(cls))}"]
+        text += ["    options:", "      heading_level: 3"]
     elif cls is not None:
         url = PYG_DOCS.format(f"{cls.__module__.rsplit('.', 1)[0]}.{cls.__name__}")
         text += ["## Class", "", f"PyG's [`{cls.__name__}`]({url}) (`{_qualname(cls)}`)."]
@@ -133,8 +134,24 @@ def _trainer_page(name: str, cls) -> str:
         text += ["", f"## Options (with `--model {model}`)", "", _options(model, name)]
     except Exception:  # a trainer whose options need a particular task: its class says
         pass
-    text += ["", "## Class", "", f"::: {_qualname(cls)}", "    options:", "      heading_level: 3"]
+    static = _static(cls)
+    if static is not cls:  # made at run time (type(...)): its docstring, then its base's page
+        text += ["", inspect.getdoc(cls) or "", "", f"A `{_qualname(static)}` made at import time."]
+    text += ["", "## Class", "", f"::: {_qualname(static)}"]
+    text += ["    options:", "      heading_level: 3"]
     return "\n".join(text) + "\n"
+
+
+def _static(cls):
+    """``cls``, or for a class made at run time (which the docs' static reader cannot see) the
+    first class of its MRO written in a source file; functions as they are."""
+    for klass in getattr(cls, "__mro__", (cls,)):
+        try:
+            inspect.getsource(klass)
+            return klass
+        except (OSError, TypeError):
+            continue
+    return cls
 
 
 def _pages() -> dict[str, dict[str, str]]:
@@ -143,7 +160,7 @@ def _pages() -> dict[str, dict[str, str]]:
     from graphlib_pyg.train.registry import MODEL_TRAINERS, TRAINERS
 
     layers = {
-        f"api/layers/{name}.md": f"# `{name}`\n\n::: {_qualname(obj)}\n"
+        f"api/layers/{name}.md": f"# `{name}`\n\n::: {_qualname(_static(obj))}\n"
         f"    options:\n      show_root_heading: false\n"
         for name, obj in _layers().items()
     }
