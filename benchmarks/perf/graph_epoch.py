@@ -11,8 +11,9 @@ call; its epoch time is the ``step_time_s`` of its result (evaluation not includ
 Each (model, size) trains on the same ``--graphs`` training graphs (a seeded sample of the
 10,873), the three variants alternating in ``--rounds`` rounds after one untimed round; the
 median seconds are scaled to a full epoch. Sizes: ``lrgb`` (the LRGB paper's configuration,
-``--preset lrgb``), ``small`` (4 layers x 128) and ``tiny`` (2 x 16). ``rel diff`` is the
-largest difference, relative to the largest output, between the plain loop's outputs
+``--preset lrgb``), ``small`` (4 layers x 128) and ``tiny`` (width 16, the preset's depth).
+``rel diff`` is the largest difference, relative to the largest output, between the plain loop's
+outputs
 (``edge_index``; GCN layers normalising it, as PyG's ``GCNConv`` does by default) and the
 harness's (the normalised CSR adjacency for models that take one) from the same weights on one
 batch, in float32. Models: those whose layers take ``edge_index`` or, like GCN, a normalised
