@@ -73,6 +73,7 @@ SSL_DEFAULTS: dict = {
     "lambd": 1e-3,  # ``--decor_lamb 1e-3``
     "mask_rate": 0.5,  # ``recon_mask_rate`` in ``pretrain_model_pareto.py``
     "combiner": "mgda",  # ``--not_use_pareto`` off
+    "decor_form": "",  # "": ParetoGNN's p_decor under paretognn, CCA-SSG's own loss alone
     "eval_repeats": 10,
     "link_epochs": 30,  # the official link scorer: up to 200 epochs, patience 50
     "save_dir": "",
@@ -88,7 +89,8 @@ def pretext_options(name: str, c: dict) -> dict:
         "dgi": {},
         "grace": {"proj_dim": c["predictor_dim"], "tau": c["tau"], "edge_drop": c["grace_drop"],
                   "feat_drop": c["grace_drop"]},
-        "ccassg": {"lambd": c["lambd"], "edge_drop": c["decor_drop"], "feat_drop": c["decor_drop"]},
+        "ccassg": {"lambd": c["lambd"], "edge_drop": c["decor_drop"], "feat_drop": c["decor_drop"],
+                   "form": c["decor_form"]},
         "graphmae": {"mask_rate": c["mask_rate"]},
     }[name]  # fmt: skip
 
@@ -116,6 +118,10 @@ class SSLTrainer:
         for key, value in PARETO_SETTINGS.get(task.name, FALLBACK).items():
             c[key] = value if c[key] is None else c[key]
         resolve(c["combiner"], COMBINERS, "combiner")
+        if not c["decor_form"]:
+            c["decor_form"] = "paretognn" if len(self.tasks) > 1 else "ccassg"
+        if c["decor_form"] not in ("ccassg", "paretognn"):
+            raise ValueError(f"decor_form must be 'ccassg' or 'paretognn', got {c['decor_form']!r}")
         for key in ("epochs", "batch_size", "num_hops", "decor_size", "eval_repeats"):
             if not isinstance(c[key], int) or c[key] < 1:
                 raise ValueError(f"{key} must be an integer >= 1, got {c[key]!r}")

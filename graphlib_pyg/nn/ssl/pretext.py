@@ -206,12 +206,16 @@ class CCASSGPretext(Pretext):
         \mathcal{L} = \lVert Z_1 - Z_2 \rVert_F^2 / N + \lambda \left(\lVert I - Z_1^\top Z_1 / N
         \rVert_F^2 + \lVert I - Z_2^\top Z_2 / N \rVert_F^2\right)
 
-    (the CCA-SSG paper's Eq. 3 and code; ParetoGNN's ``p_decor`` takes the unsquared norms).
-    No head: the loss is on the encoder output.
+    (the CCA-SSG paper's Eq. 3 and code, ``form="ccassg"``). ParetoGNN's ``p_decor``
+    (``form="paretognn"``) takes the unsquared norms, :math:`\lVert Z_1 - Z_2 \rVert_F / N +
+    \lambda (\lVert I - Z_1^\top Z_1 / N \rVert_F + \lVert I - Z_2^\top Z_2 / N \rVert_F)`, whose
+    gradient is orders of magnitude smaller: this matters when MGDA's weights multiply the raw
+    task gradients. No head: the loss is on the encoder output.
 
     Args:
         lambd: decorrelation weight (1e-3, both papers).
         edge_drop, feat_drop: drop rates of both views (ParetoGNN ``--decor_der/--decor_dfr``).
+        form: ``"ccassg"`` (squared norms) or ``"paretognn"`` (unsquared, as ``p_decor``).
 
     Shapes:
         - input: :math:`(N, F)`, :math:`(2, E)`; output: scalar loss.
@@ -220,9 +224,17 @@ class CCASSGPretext(Pretext):
     name = "ccassg"
     sample = "nodes"
 
-    def __init__(self, lambd: float = 1e-3, edge_drop: float = 0.2, feat_drop: float = 0.2) -> None:
+    def __init__(
+        self,
+        lambd: float = 1e-3,
+        edge_drop: float = 0.2,
+        feat_drop: float = 0.2,
+        form: str = "ccassg",
+    ) -> None:
         super().__init__()
-        self.lambd, self.edge_drop, self.feat_drop = lambd, edge_drop, feat_drop
+        if form not in ("ccassg", "paretognn"):
+            raise ValueError(f"form must be 'ccassg' or 'paretognn', got {form!r}")
+        self.lambd, self.edge_drop, self.feat_drop, self.form = lambd, edge_drop, feat_drop, form
 
     def reset_parameters(self) -> None:
         pass
@@ -236,6 +248,10 @@ class CCASSGPretext(Pretext):
     def forward(self, encoder: nn.Module, x: Tensor, edge_index: Tensor) -> Tensor:
         z1, z2 = self.view(encoder, x, edge_index), self.view(encoder, x, edge_index)
         n, eye = z1.size(0), torch.eye(z1.size(1), device=z1.device)
+        if self.form == "paretognn":
+            inv = torch.linalg.matrix_norm((z1 - z2) / n)
+            dec = torch.linalg.matrix_norm(eye - z1.t() @ z1 / n)
+            return inv + self.lambd * (dec + torch.linalg.matrix_norm(eye - z2.t() @ z2 / n))
         inv = (z1 - z2).pow(2).sum() / n
         dec = (eye - z1.t() @ z1 / n).pow(2).sum() + (eye - z2.t() @ z2 / n).pow(2).sum()
         return inv + self.lambd * dec

@@ -61,3 +61,18 @@ def test_ccassg_loss_is_zero_for_identical_whitened_views():
     z = z - z.mean(0)
     loss = task(enc, z, torch.empty(2, 0, dtype=torch.long))
     assert loss < 0.1
+
+
+def test_ccassg_paretognn_form_has_a_far_smaller_gradient_than_the_paper_form():
+    torch.manual_seed(0)
+    x, ei = _graph()
+    enc = SSLEncoder(12, [32, 16])
+    norms = {}
+    for form in ("ccassg", "paretognn"):
+        torch.manual_seed(1)
+        loss = CCASSGPretext(form=form)(enc, x, ei)
+        grads = torch.autograd.grad(loss, list(enc.parameters()))
+        norms[form] = float(torch.cat([g.reshape(-1) for g in grads]).norm())
+    assert norms["paretognn"] * 10 < norms["ccassg"]
+    with pytest.raises(ValueError, match="form"):
+        CCASSGPretext(form="squared")
