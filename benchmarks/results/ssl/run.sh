@@ -1,5 +1,8 @@
 #!/bin/sh
 # Issue 26 experiments on a 2-core shared CPU: reduced budget (see benchmarks/README.md).
+# The paretognn rows of amazon-photo.jsonl and coauthor-cs.jsonl predate decor_form (they used the
+# squared CCA-SSG loss, now decor_form=ccassg); the default-form rows: amazon-photo-decor.jsonl
+# (same options plus decor_form=paretognn).
 # Seeds are added one at a time over all methods, so an interrupted sweep is balanced; reruns resume.
 set -e
 export GRAPHLIB_DATA=${GRAPHLIB_DATA:-../shared/data} OMP_NUM_THREADS=1
