@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import re
 import statistics
 import sys
@@ -37,6 +38,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 SAMPLERS = ("tpe", "random", "grid")
+
+#: Worker processes start fresh (spawn): a forked child of a process whose OpenMP thread pool
+#: has run can deadlock in its first parallel region (GNU libgomp is not fork-safe).
+SPAWN = multiprocessing.get_context("spawn")
+
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smh]?)$")
 
 
@@ -260,7 +266,7 @@ def optimize(study, plan: dict, args: argparse.Namespace) -> None:
     pool = None
     if jobs > 1:
         threads = torch.get_num_threads() // jobs
-        pool = ProcessPoolExecutor(jobs, initializer=init_worker, initargs=(threads,))
+        pool = ProcessPoolExecutor(jobs, SPAWN, initializer=init_worker, initargs=(threads,))
 
     def objective(trial) -> float:
         options = {**fixed, **suggest(trial, plan["space"])}
@@ -310,7 +316,7 @@ def rerun_best(study, plan: dict, args: argparse.Namespace) -> list[dict]:
     if args.nproc > 1:
         launch(rerun, args.nproc, (kwargs,))
     elif args.jobs > 1:  # the processes claim seeds of one results file: none runs twice
-        with ProcessPoolExecutor(args.jobs) as pool:
+        with ProcessPoolExecutor(args.jobs, SPAWN) as pool:
             for future in [pool.submit(rerun, kwargs) for _ in range(args.jobs)]:
                 future.result()
     return run_benchmark(**{**kwargs, "progress": not args.no_progress})  # trains what is missing
