@@ -94,7 +94,8 @@ def _file(obj: Any) -> str:
 
 def option_sources(model: str, trainer: str = "backprop") -> dict[str, str]:
     """Where each ``from`` of :func:`options_table` is written: a file (and the table in it),
-    where the default sits next to the paper or code it comes from."""
+    where the default sits next to the paper or code it comes from; for the benchmark defaults
+    also their source (``paper: ...``, ``reference code: ...`` or ``ours``)."""
     import graphlib_pyg.augment.la as la
     import graphlib_pyg.bench.defaults as defaults
     import graphlib_pyg.train.options as train_options
@@ -103,18 +104,25 @@ def option_sources(model: str, trainer: str = "backprop") -> dict[str, str]:
     cls = resolve(name, TRAINERS, "trainer")
     bench = _file(defaults)
     out = {
-        f"trainer {name}": f"{_file(train_options)} (TrainOptions)"
+        f"trainer {name}": f"{_file(train_options)} (TrainOptions); ours"
         if name == "backprop"
         else _file(cls),
         "augment la": f"{_file(la)} (LA_OPTIONS)",
         f"bench default for {model}": f"{bench} (MODEL_DEFAULTS)",
     }
     if model in MODELS:
-        out[f"model {model}"] = f"{_file(MODELS[model].build)} (options of ModelSpec {model!r})"
+        out[f"model {model}"] = (
+            f"{_file(MODELS[model].build)} (options of ModelSpec {model!r}); the layer's "
+            "defaults, its paper in its docstring"
+        )
+    if model in defaults.MODEL_SOURCES:
+        out[f"bench default for {model}"] += f"; {defaults.MODEL_SOURCES[model]}"
     for dataset in DATASET_DEFAULTS:
-        out[f"bench default for {dataset}"] = f"{bench} (DATASET_DEFAULTS)"
+        source = defaults.DATASET_SOURCES.get(dataset, "ours")
+        out[f"bench default for {dataset}"] = f"{bench} (DATASET_DEFAULTS); {source}"
     for dataset, m in PAIR_DEFAULTS:
-        out[f"bench default for {dataset}/{m}"] = f"{bench} (PAIR_DEFAULTS)"
+        source = defaults.pair_source(dataset, m)
+        out[f"bench default for {dataset}/{m}"] = f"{bench} (PAIR_DEFAULTS); {source}"
     return out
 
 

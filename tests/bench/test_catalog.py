@@ -50,9 +50,21 @@ def test_options_say_where_each_source_is_written(capsys):
     sources = dict(re.split(r"\s{2,}", line.strip()) for line in legend.strip().splitlines())
     froms = {line.rsplit("  ", 1)[-1].strip() for line in table.strip().splitlines()[1:]}
     assert set(sources) == froms  # every source named in the table, and only those
-    assert sources["bench default for cora/ncn"] == "graphlib_pyg/bench/defaults.py (PAIR_DEFAULTS)"
-    assert sources["trainer backprop"] == "graphlib_pyg/train/options.py (TrainOptions)"
+    assert sources["bench default for cora/ncn"].startswith(
+        "graphlib_pyg/bench/defaults.py (PAIR_DEFAULTS); reference code: NCN's README"
+    )
+    assert sources["trainer backprop"] == "graphlib_pyg/train/options.py (TrainOptions); ours"
     for where in sources.values():
         assert (ROOT / where.split()[0]).is_file()
     assert main(["options", "cn"]) == 0
     assert "takes no options" in capsys.readouterr().out
+
+
+def test_the_options_name_where_each_benchmark_default_comes_from():
+    from graphlib_pyg.bench.catalog import options_text
+
+    text = options_text("gcn", dataset="peptides-func")
+    assert "(PAIR_DEFAULTS); reference code: the LRGB" in text
+    assert "(TrainOptions); ours" in text
+    assert "paper: Platonov et al. 2023" in options_text("gat", dataset="tolokers")
+    assert "(MODEL_DEFAULTS); paper: Kipf & Welling 2017" in options_text("gcn", dataset="cora")
