@@ -29,6 +29,7 @@ import graphlib_pyg.data.datasets as ds
 import graphlib_pyg.data.safe_io as safe_io
 from graphlib_pyg.data.cache import cache_dir, drop_stale
 from graphlib_pyg.data.graph import sort_edges
+from graphlib_pyg.data.sudoku import load_sudoku
 
 PEPTIDES_FOLDER = "LRGB/peptides-functional"
 PEPTIDES_CSV = "raw/peptide_multi_class_dataset.csv.gz"
@@ -275,6 +276,10 @@ def load_graph_sbm(
     return GraphTask("graph-sbm", graphs, GraphSplit(perm[:a], perm[a:b], perm[b:]), "accuracy")
 
 
-GRAPH_TASKS = {"peptides-func": load_peptides_func, "graph-sbm": load_graph_sbm}
+GRAPH_TASKS = {
+    "peptides-func": load_peptides_func,
+    "graph-sbm": load_graph_sbm,
+    "sudoku": load_sudoku,  # a Sudoku task (data/sudoku.py), not a GraphTask
+}
 
 __all__ = ["GRAPH_TASKS", "GraphSplit", "GraphTask", "average_precision", "load_peptides_func"]

@@ -15,6 +15,7 @@ from graphlib_pyg.train.distill import DISTILL_TRAINERS
 from graphlib_pyg.train.forward import FORWARD_TRAINERS
 from graphlib_pyg.train.heuristic import HeuristicTrainer
 from graphlib_pyg.train.propagation import LabelPropagationTrainer
+from graphlib_pyg.train.relational import RelationalTrainer
 from graphlib_pyg.train.ssl import SSL_TRAINERS
 from graphlib_pyg.train.topdown import TOPDOWN_TRAINERS
 
@@ -22,6 +23,7 @@ TRAINERS: dict[str, object] = {
     "backprop": BackpropTrainer,
     "heuristic": HeuristicTrainer,
     "propagation": LabelPropagationTrainer,
+    "rrn": RelationalTrainer,
     **FORWARD_TRAINERS,
     **TOPDOWN_TRAINERS,
     **AUX_TRAINERS,
@@ -34,6 +36,7 @@ TRAINERS: dict[str, object] = {
 MODEL_TRAINERS: dict[str, str] = {
     **{name: "heuristic" for name in HEURISTICS},
     "lp": "propagation",
+    "rrn": "rrn",  # the recurrent relational network: its own trainer and task (Sudoku)
 }
 
 

@@ -164,6 +164,12 @@ EVERY_TRAINER = {
     "backprop": ("gcn", "csbm", SMALL, {"epochs": 5}),
     "heuristic": ("cn", "sbm-link", {"num_nodes": 150}, {}),
     "propagation": ("lp", "csbm", SMALL, {"num_layers": 5}),
+    "rrn": (
+        "rrn",
+        "sudoku",
+        {"num_train": 8, "num_val": 4, "num_test": 4, "givens": 70},
+        {"epochs": 2, "hidden": 16, "embed": 4, "steps": 2, "eval_steps": 3},
+    ),
     "sf": ("gcn", "csbm", SMALL, {"epochs": 6, "num_layers": 2, "hidden": 16}),
     "ff-la": ("gcn", "csbm", SMALL, {"epochs": 4, "num_layers": 2, "hidden": 16, "num_negs": 1}),
     "ff-vn": ("gcn", "csbm", SMALL, {"epochs": 4, "num_layers": 2, "hidden": 16, "num_negs": 1}),

@@ -1,0 +1,150 @@
+"""The recurrent relational trainer (``graphlib bench rrn sudoku --trainer rrn``).
+
+A :class:`~graphlib_pyg.nn.rrn.RRN` is trained on the puzzles of a
+:class:`~graphlib_pyg.data.sudoku.SudokuTask` with cross-entropy on the blank cells at every
+one of ``steps`` recurrent steps (Palm et al. 2018: 32), averaged over steps and cells
+(``loss_cells=all``: over every cell, givens included). It is evaluated after ``eval_steps``
+steps (the paper's 64: more than in training), once per epoch; the epoch with the best
+validation solved fraction is selected (the one fit loop of :mod:`graphlib_pyg.train.base`).
+``val``/``test`` of the result are solved fractions at ``eval_steps``; ``extra`` holds, for
+the selected epoch, the solved fraction after every step (``val_solved_by_step``,
+``test_solved_by_step``) and the accuracy at ``eval_steps`` over all cells (givens are
+copied from the puzzle) and over the blank cells.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from graphlib_pyg.nn.rrn import RRN
+from graphlib_pyg.train.base import Progress, RunResult, fit
+from graphlib_pyg.utils import count_parameters, seed_everything
+
+#: Options of the RRN trainer, with the paper's defaults (Palm et al. 2018, Sudoku: batch 64,
+#: Adam lr 2e-4, weight decay 1e-4, width 96, 32 training steps, evaluation at 64).
+RRN_DEFAULTS: dict = {
+    "epochs": 50,
+    "batch_size": 64,
+    "lr": 2e-4,
+    "weight_decay": 1e-4,
+    "hidden": 96,
+    "embed": 16,
+    "mlp_layers": 3,
+    "steps": 32,
+    "eval_steps": 64,
+    "eval_every": 1,
+    "patience": 0,
+    "loss_cells": "blank",
+}
+
+
+class RelationalTrainer:
+    """Train an RRN on a Sudoku task; select on the validation solved fraction."""
+
+    own_defaults: ClassVar[bool] = True  # RRN_DEFAULTS, not the node models' defaults
+    checkpoints: ClassVar[bool] = False
+
+    @classmethod
+    def option_defaults(cls, model: str, augment: str = "none") -> dict:
+        return dict(RRN_DEFAULTS)
+
+    def __init__(
+        self, task, model: str = "rrn", config: dict | None = None, progress: Progress | None = None
+    ) -> None:
+        if getattr(task, "kind", None) != "sudoku":
+            raise TypeError(f"the rrn trainer needs a Sudoku task, not {task!r}")
+        if model != "rrn":
+            raise TypeError(f"the rrn trainer trains model 'rrn', not {model!r}")
+        unknown = set(config or {}) - set(RRN_DEFAULTS)
+        if unknown:
+            valid = ", ".join(sorted(RRN_DEFAULTS))
+            raise TypeError(f"unknown option(s) {sorted(unknown)} for rrn; valid: {valid}")
+        self.task, self.cfg = task, {**RRN_DEFAULTS, **(config or {})}
+        if self.cfg["loss_cells"] not in ("blank", "all"):
+            raise ValueError(f"loss_cells must be 'blank' or 'all', got {self.cfg['loss_cells']!r}")
+        self.progress = progress
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def run(self, seed: int = 0, run: int | None = None) -> RunResult:
+        seed_everything(seed)
+        task, c, device = self.task, self.cfg, self.device
+        split = task.split(seed if run is None else run)
+        model = RRN([10, 9, 9], task.num_classes, c["hidden"], c["embed"], c["mlp_layers"])
+        model = model.to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
+        gen = torch.Generator().manual_seed(seed)
+        bs, epoch, evaluations = c["batch_size"], [0], {}
+
+        def step() -> float:
+            model.train()
+            epoch[0] += 1
+            total, count = 0.0, 0
+            order = split.train[torch.randperm(len(split.train), generator=gen)]
+            for idx in order.split(bs):
+                x, edge_index, y = (t.to(device) for t in task.batch(idx))
+                logits = model(x, edge_index, c["steps"])  # (T, B * 81, 9)
+                if c["loss_cells"] == "blank":
+                    logits, y = logits[:, x[:, 0] == 0], y[x[:, 0] == 0]  # (T, blanks, 9)
+                loss = F.cross_entropy(logits.reshape(-1, 9), y.repeat(logits.size(0)))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+                count += len(idx)
+            return total / count
+
+        @torch.no_grad()
+        def measure(idx: Tensor) -> dict:
+            """On puzzles ``idx``: the solved fraction after each step; at the last step the
+            accuracy over all cells and over the blanks, and the loss on the blanks."""
+            model.eval()
+            solved, cells, blanks, right_blanks, loss = torch.zeros(c["eval_steps"]), 0, 0, 0, 0.0
+            for part in idx.split(4 * bs):
+                x, edge_index, y = (t.to(device) for t in task.batch(part))
+                logits = model(x, edge_index, c["eval_steps"])  # (T, B * 81, 9)
+                blank = x[:, 0] == 0  # givens are read from the puzzle, not predicted
+                pred = torch.where(blank, logits.argmax(-1), x[:, 0] - 1)  # (T, B * 81)
+                right = (pred == y).view(logits.size(0), -1, 81)  # (T, B, 81)
+                solved += right.all(-1).float().sum(1).cpu()
+                cells += int(right[-1].sum())
+                blanks += int(blank.sum())
+                right_blanks += int((pred[-1] == y)[blank].sum())
+                loss += float(F.cross_entropy(logits[-1][blank], y[blank], reduction="sum"))
+            return {
+                "solved": (solved / len(idx)).tolist(),
+                "cells": cells / (81 * len(idx)),
+                "blanks": right_blanks / max(blanks, 1),
+                "loss": loss / max(blanks, 1),
+            }
+
+        def evaluate() -> tuple[float, float, float]:
+            val, test = measure(split.val), measure(split.test)
+            evaluations[epoch[0]] = {
+                "val_solved_by_step": val["solved"],
+                "test_solved_by_step": test["solved"],
+                "val_cell_accuracy": val["cells"],
+                "test_cell_accuracy": test["cells"],
+                "val_blank_accuracy": val["blanks"],
+                "test_blank_accuracy": test["blanks"],
+            }
+            return val["solved"][-1], test["solved"][-1], val["loss"]
+
+        result = fit(
+            step,
+            evaluate,
+            epochs=c["epochs"],
+            eval_every=c["eval_every"],
+            patience=c["patience"] or None,
+            params=count_parameters(model),
+            progress=self.progress,
+        )
+        result.extra = {
+            "train_steps": c["steps"],
+            "eval_steps": c["eval_steps"],
+            **evaluations[result.best_step],
+        }
+        return result

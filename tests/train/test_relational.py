@@ -1,0 +1,58 @@
+"""The RRN layer and its trainer on Sudoku."""
+
+import pytest
+import torch
+
+from graphlib_pyg.data.sudoku import load_sudoku
+from graphlib_pyg.nn.rrn import RRN
+from graphlib_pyg.train.relational import RelationalTrainer
+
+TINY = {"hidden": 32, "embed": 8, "mlp_layers": 2, "weight_decay": 0.0}
+
+
+@pytest.fixture(scope="module")
+def easy():
+    """Many givens: each blank is the one digit its peers lack."""
+    return load_sudoku(64, 16, 16, givens=78, seed=0)
+
+
+def test_rrn_returns_logits_at_every_step_and_takes_any_step_count(easy):
+    x, edge_index, _ = easy.batch(easy.split(0).val[:3])
+    model = RRN([10, 9, 9], 9, hidden_channels=16, embed_channels=4)
+    out = model(x, edge_index, steps=5)
+    assert out.shape == (5, 243, 9)
+    assert torch.allclose(model(x, edge_index, steps=7)[:5], out, atol=1e-6)  # same first steps
+    one = model(x[:81], edge_index[:, :1620], steps=5)  # a puzzle alone = its part of a batch
+    assert torch.allclose(one, out[:, :81], atol=1e-5)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    with pytest.raises(ValueError, match="steps"):
+        model(x, edge_index, steps=0)
+
+
+def test_trainer_learns_on_an_easy_set_and_reports_every_step(easy):
+    cfg = {**TINY, "epochs": 8, "batch_size": 8, "lr": 1e-2, "steps": 2, "eval_steps": 4}
+    r = RelationalTrainer(easy, "rrn", {**cfg, "loss_cells": "all"}).run(0)
+    assert r.step_unit == "epoch" and r.params > 0 and len(r.curve) == 8
+    assert r.curve.train_loss[-1] < 0.5 * r.curve.train_loss[0]
+    assert len(r.extra["val_solved_by_step"]) == 4 and r.extra["eval_steps"] == 4
+    assert r.val == r.extra["val_solved_by_step"][-1]
+    assert r.test == r.extra["test_solved_by_step"][-1]
+    assert r.extra["val_cell_accuracy"] > 0.9  # givens are copied: 78 of 81 cells
+
+
+def test_blank_cell_loss_learns_the_missing_digit(easy):
+    cfg = {**TINY, "epochs": 14, "batch_size": 8, "lr": 3e-3, "steps": 2, "eval_steps": 2}
+    r = RelationalTrainer(easy, "rrn", cfg).run(0)
+    assert r.curve.train_loss[-1] < r.curve.train_loss[0] - 0.3
+
+
+def test_trainer_refuses_other_tasks_models_and_options(easy):
+    with pytest.raises(TypeError, match="needs a Sudoku task"):
+        RelationalTrainer(object(), "rrn")
+    with pytest.raises(TypeError, match="trains model 'rrn'"):
+        RelationalTrainer(easy, "gcn")
+    with pytest.raises(TypeError, match="unknown option"):
+        RelationalTrainer(easy, "rrn", {"stepz": 3})
+    with pytest.raises(ValueError, match="loss_cells"):
+        RelationalTrainer(easy, "rrn", {"loss_cells": "some"})
