@@ -94,14 +94,19 @@ class RRN(MessagePassing):
         x0 = self.encoder(emb)  # (N, H)
         h, s = x0, torch.zeros_like(x0)
         outs = []
+        first = self.message_mlp[0]  # Linear(2H, H) on [h_i, h_j], split into its two halves:
+        w_i, w_j = first.weight[:, : self.hidden_channels], first.weight[:, self.hidden_channels :]
         for _ in range(steps):
-            m = self.propagate(edge_index, h=h)  # (N, H)
+            # the first layer per node, not per edge (the same sum, about half the work)
+            a, b = h @ w_i.t() + first.bias, h @ w_j.t()  # (N, H) each
+            m = self.propagate(edge_index, a=a, b=b)  # (N, H)
             h, s = self.cell(self.input_mlp(torch.cat([m, x0], -1)), (h, s))
             outs.append(self.head(h))  # (N, C)
         return torch.stack(outs)  # (T, N, C)
 
-    def message(self, h_i: Tensor, h_j: Tensor) -> Tensor:
-        return self.message_mlp(torch.cat([h_i, h_j], -1))  # (E, H)
+    def message(self, a_i: Tensor, b_j: Tensor) -> Tensor:
+        # = message_mlp([h_i, h_j]): a_i + b_j is its first layer, then the rest of it
+        return self.message_mlp[1:](a_i + b_j)  # (E, H)
 
     def __repr__(self) -> str:
         return (
