@@ -15,7 +15,7 @@ declare -A MLP=(
   [amazon-photo]="lr=0.005 weight_decay=0.002 dropout=0.3"
   [amazon-computers]="lr=0.001 weight_decay=0.002 dropout=0.3"
 )
-GAT='teacher=gat teacher_options={hidden: 8, heads: 8, out_heads: 1, dropout: 0.6, input_dropout: 0.6, lr: 0.005, weight_decay: 5e-4, epochs: 300, patience: 100}'
+GAT_OPTIONS='teacher_options={hidden: 8, heads: 8, out_heads: 1, dropout: 0.6, input_dropout: 0.6, lr: 0.005, weight_decay: 5e-4, epochs: 300, patience: 100}'
 mlp() { $B --model mlp --dataset $1 --out $R/$1.jsonl split=cpf hidden=128 input_dropout=0.0 ${MLP[$1]} --epochs 200 patience=50; }
 for ds in cora citeseer; do
   $B --trainer glnn --model mlp --dataset $ds --out $R/$ds.jsonl split=cpf
@@ -23,7 +23,7 @@ for ds in cora citeseer; do
 done
 $B --trainer vqgraph --model mlp --dataset cora --out $R/cora.jsonl split=cpf $VQ
 $B --trainer glnn --model mlp --dataset cora --out $R/cora-inductive.jsonl split=cpf setting=inductive
-$B --trainer glnn --model mlp --dataset cora --out $R/cora-gat.jsonl split=cpf "$GAT"
+$B --trainer glnn --model mlp --dataset cora --out $R/cora-gat.jsonl split=cpf teacher=gat "$GAT_OPTIONS"
 $B --trainer vqgraph --model mlp --dataset citeseer --out $R/citeseer.jsonl split=cpf $VQ
 $B --trainer vqgraph --model mlp --dataset cora --out $R/cora-inductive.jsonl split=cpf $VQ setting=inductive
 for ds in amazon-photo amazon-computers; do
