@@ -190,9 +190,20 @@ EVERY_TRAINER = {
         {"epochs": 4, "teacher_options": {"epochs": 4}},
     ),
     **{
-        name: ("gcn", "csbm", SMALL, {"epochs": 2, "hidden_channels": [16, 8], "predictor_dim": 16,
-                                      "batch_size": 8, "decor_size": 64, "eval_repeats": 1,
-                                      "link_epochs": 2})  # fmt: skip
+        name: (
+            "gcn",
+            "csbm",
+            SMALL,
+            {
+                "epochs": 2,
+                "hidden_channels": [16, 8],
+                "predictor_dim": 16,
+                "batch_size": 8,
+                "decor_size": 64,
+                "eval_repeats": 1,
+                "link_epochs": 2,
+            },
+        )  # fmt: skip
         for name in ("paretognn", "grace", "dgi", "ccassg", "graphmae", "link-ssl")
     },
 }
