@@ -23,8 +23,8 @@ def models_text() -> str:
     """One line per model: name, the graph input it reads, what it is."""
     width = max(map(len, MODELS)) + 2
     lines = [f"{name:<{width}}{spec.doc}" for name, spec in sorted(MODELS.items())]
-    lines += [
-        f"{name:<{width}}no parameters: run by trainer {trainer!r}"
+    lines += [  # models with a trainer of their own (parameter-free ones, RRN)
+        f"{name:<{width}}run by trainer {trainer!r}: {_first_line(TRAINERS[trainer])}"
         for name, trainer in sorted(MODEL_TRAINERS.items())
     ]
     return "\n".join(lines)
