@@ -24,7 +24,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from graphlib_pyg.bench.defaults import resolve_config
-from graphlib_pyg.bench.options import check_run_options
+from graphlib_pyg.bench.options import check_run_options, run_options
 from graphlib_pyg.bench.results import append_result, check_store, claim_runs, run_key
 from graphlib_pyg.data.datasets import unknown_dataset
 from graphlib_pyg.data.tasks import LinkTask, available_tasks, load_task
@@ -95,7 +95,8 @@ def run_benchmark(
         Rows with keys ``model, dataset, trainer, augment, run, seed, metric, peak_rss_mb,
         config`` and the result's (:meth:`~graphlib_pyg.train.base.RunResult.row`: ``val, test,
         best_step, step_unit, step_time_s, params``, ``curve``; ``best_epoch`` and
-        ``epoch_time_s`` where a step is an epoch).
+        ``epoch_time_s`` where a step is an epoch), and ``precision`` for trainers that take
+        that option.
     """
     trainer = trainer_for(model, trainer)  # e.g. heuristics: nothing to backpropagate
     trainer_cls = resolve(trainer, TRAINERS, "trainer")
@@ -116,6 +117,7 @@ def run_benchmark(
         if key in user:
             data[key] = user.pop(key)
     user = check_run_options(user, model, trainer, augment)  # types, ranges, unknown keys
+    schema = run_options(model, trainer, augment) or {}
     if out is not None:
         check_store(out)  # a results file we can append to, before anything trains
     if trainer_cls.own_defaults:
@@ -170,6 +172,8 @@ def run_benchmark(
         result = trainer.run(seed=run)
         row.update(seed=run, metric=task.metric, **result.row())
         row["peak_rss_mb"] = round(peak_rss_mb(), 1)
+        if "precision" in schema:  # every row of a trainer that has the option says which
+            row["precision"] = cfg.get("precision", schema["precision"])
         if isinstance(task, LinkTask):
             row["val_as_input"] = task.split(run).val_as_input
         if out is not None and is_main():  # in a distributed run only rank 0 writes

@@ -94,3 +94,15 @@ def test_a_graph_model_s_bf16_outputs_match_float32_from_the_same_weights():
         low = model(batch.x, batch.edge_index, batch.batch)
     assert low.dtype == torch.bfloat16
     assert (low.float() - ref).abs().max() < 0.02 * ref.abs().max() + 0.02
+
+
+def test_every_row_of_a_backprop_run_records_its_precision(tmp_path):
+    data = {"num_nodes": 200, "homophily": 0.9}
+    out = tmp_path / "r.jsonl"
+    rows = run_benchmark("gcn", "csbm", runs=1, data=data, config={"epochs": 2}, out=out)
+    assert rows[0]["precision"] == "fp32" and "precision" not in rows[0]["config"]
+    cfg = {"epochs": 2, "precision": "bf16"}
+    rows = run_benchmark("gcn", "csbm", runs=1, data=data, config=cfg, out=out)
+    assert rows[0]["precision"] == "bf16"
+    heuristic = run_benchmark("cn", "sbm-link", runs=1, data={"num_nodes": 100})
+    assert "precision" not in heuristic[0]  # a trainer without the option records none
