@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -38,26 +37,13 @@ class UsageError(ValueError):
     """A bad command line or config file: printed as one line, exit status 2."""
 
 
-#: Exponent floats without a dot ("5e-4"), which YAML 1.1 (PyYAML) reads as strings.
-_EXP_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
-
-
-def _numbers(value):
-    """``value`` with YAML-1.1 string exponents (``5e-4``) read as floats, recursively."""
-    if isinstance(value, str) and _EXP_FLOAT.match(value):
-        return float(value)
-    if isinstance(value, dict):
-        return {k: _numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_numbers(v) for v in value]
-    return value
-
-
 def _yaml(text: str, what: str, located: bool = True):
     """``yaml.safe_load(text)`` with exponent floats; a syntax error names ``what`` and the
     line and column."""
+    from graphlib_pyg.bench.options import yaml_numbers
+
     try:
-        return _numbers(yaml.safe_load(text))
+        return yaml_numbers(yaml.safe_load(text))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f", line {mark.line + 1}, column {mark.column + 1}" if mark and located else ""

@@ -27,10 +27,26 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from graphlib_pyg.utils import did_you_mean
+
+#: Exponent floats without a dot ("5e-4"), which YAML 1.1 (PyYAML) reads as strings.
+_EXP_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
+def yaml_numbers(value: Any) -> Any:
+    """``value`` (as ``yaml.safe_load`` returns it) with YAML-1.1 string exponents
+    (``5e-4``) read as floats, recursively: what a user writing ``lr=5e-4`` means."""
+    if isinstance(value, str) and _EXP_FLOAT.match(value.strip()):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: yaml_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [yaml_numbers(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,8 @@ from pathlib import Path
 
 import yaml
 
-from graphlib_pyg.bench.options import check_options, range_of, run_options
+from graphlib_pyg.bench.options import check_options, range_of, run_options, yaml_numbers
 
-#: Exponent floats without a dot ("5e-4"), which YAML 1.1 (PyYAML) reads as strings.
-_EXP_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 _LOG = re.compile(r"^log\((.*)\)$")
 
 
@@ -61,15 +59,10 @@ class Choice:
 
 def _value(text: str, key: str):
     """One YAML scalar or list, with ``5e-4`` read as a float."""
-    if _EXP_FLOAT.match(text.strip()):
-        return float(text)
     try:
-        value = yaml.safe_load(text)
+        return yaml_numbers(yaml.safe_load(text))
     except yaml.YAMLError as err:
         raise ValueError(f"{key}: cannot parse {text!r} ({getattr(err, 'problem', err)})") from None
-    if isinstance(value, list):
-        return [_value(v, key) if isinstance(v, str) else v for v in value]
-    return value
 
 
 def _bound(text, key: str, spec: str) -> float:
