@@ -55,6 +55,27 @@ def checkpoint_path(out: str | Path, key: tuple) -> Path:
     return Path(f"{out}.ckpt") / f"{digest}.pt"
 
 
+def run_config(
+    model: str,
+    dataset: str,
+    trainer: str,
+    user: dict,
+    epochs: int | None = None,
+    preset: str | None = None,
+) -> dict:
+    """A run's trainer config: the benchmark defaults of (model, dataset) under ``user``'s
+    options (:func:`~graphlib_pyg.bench.defaults.resolve_config`), or ``user``'s alone for a
+    trainer with defaults of its own (heuristics reject any option; SF has ForwardGNN's);
+    ``epochs`` given overrides both."""
+    if TRAINERS[trainer].own_defaults:
+        cfg = dict(user)
+    else:
+        cfg = resolve_config(model, dataset, user, preset)
+    if epochs is not None:
+        cfg["epochs"] = epochs
+    return cfg
+
+
 def run_benchmark(
     model: str,
     dataset: str,
@@ -116,18 +137,11 @@ def run_benchmark(
     for key in DATA_KEYS:  # allow split=... etc. among the plain key=value options
         if key in user:
             data[key] = user.pop(key)
-    user = check_run_options(user, model, trainer, augment)  # types, ranges, unknown keys
-    schema = run_options(model, trainer, augment) or {}
+    schema = run_options(model, trainer, augment)
+    user = check_run_options(user, model, trainer, augment, schema)  # types, ranges, keys
     if out is not None:
         check_store(out)  # a results file we can append to, before anything trains
-    if trainer_cls.own_defaults:
-        cfg = user  # heuristics reject any option; SF has its own (ForwardGNN's) defaults
-        if epochs is not None:
-            cfg["epochs"] = epochs
-    else:
-        cfg = resolve_config(model, dataset, user, preset)
-        if epochs is not None:
-            cfg["epochs"] = epochs
+    cfg = run_config(model, dataset, trainer, user, epochs, preset)
     spec = MODELS.get(model)
     if spec is not None and spec.link and "task" not in data:
         data["task"] = "link"  # NCN-style models only score pairs: cora -> its link task
@@ -172,7 +186,7 @@ def run_benchmark(
         result = trainer.run(seed=run)
         row.update(seed=run, metric=task.metric, **result.row())
         row["peak_rss_mb"] = round(peak_rss_mb(), 1)
-        if "precision" in schema:  # every row of a trainer that has the option says which
+        if "precision" in (schema or {}):  # every row of a trainer that has the option says which
             row["precision"] = cfg.get("precision", schema["precision"])
         if isinstance(task, LinkTask):
             row["val_as_input"] = task.split(run).val_as_input

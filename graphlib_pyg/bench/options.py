@@ -184,10 +184,16 @@ def run_options(model: str, trainer: str = "backprop", augment: str = "none") ->
 
 
 def check_run_options(
-    config: dict, model: str, trainer: str = "backprop", augment: str = "none"
+    config: dict,
+    model: str,
+    trainer: str = "backprop",
+    augment: str = "none",
+    schema: dict | None = None,
 ) -> dict:
-    """:func:`check_options` of a run's trainer/model options against :func:`run_options`."""
-    schema = run_options(model, trainer, augment)
+    """:func:`check_options` of a run's trainer/model options against :func:`run_options`
+    (``schema``: that table, where the caller already has it)."""
+    if schema is None:
+        schema = run_options(model, trainer, augment)
     if schema is None:
         return dict(config)
     extra = f", augment {augment}" if augment != "none" else ""

@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from graphlib_pyg.bench.defaults import resolve_config
+from graphlib_pyg.bench.harness import run_config as harness_config
 from graphlib_pyg.data.tasks import load_task
 from graphlib_pyg.distributed import all_reduce_mean, current, is_main, launch
 from graphlib_pyg.nn.registry import MODELS
@@ -112,14 +112,10 @@ def _task(dataset: str, root: str | None, data_json: str):
 
 
 def run_config(setup: TrialSetup, options: dict) -> dict:
-    """The trainer config of a trial, resolved as the harness resolves a benchmark's."""
-    if TRAINERS[setup.trainer].own_defaults:
-        cfg = dict(options)
-    else:
-        cfg = resolve_config(setup.model, setup.dataset, options, setup.preset)
-    if setup.epochs is not None:
-        cfg["epochs"] = setup.epochs
-    return cfg
+    """The trainer config of a trial: the harness's :func:`~graphlib_pyg.bench.harness.
+    run_config` of the study's model, dataset, trainer, epochs and preset."""
+    s = setup
+    return harness_config(s.model, s.dataset, s.trainer, options, s.epochs, s.preset)
 
 
 class Reporter:
