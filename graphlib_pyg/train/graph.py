@@ -67,13 +67,15 @@ class GraphTrainer(ModelTrainer):
         else:
             train = DataLoader(graphs, batch_size=bs, shuffle=True, generator=gen)
         evals = [DataLoader([task.graphs[i] for i in idx], batch_size=4 * bs) for idx in evals]
-        undirected = task.undirected  # then a batch's adjacency is its own transpose
+        kind = self.spec.adj  # None, edge_index, or the kind of sparse adjacency it reads
+        sparse = kind not in (None, "edge_index")
+        undirected = sparse and task.undirected  # then a batch's adjacency is its own transpose
 
         def forward(batch) -> Tensor:
-            if self.spec.adj in (None, "edge_index"):
-                g = batch.edge_index if self.spec.adj else None
+            if not sparse:
+                g = batch.edge_index if kind else None
             else:  # built on the CPU, where the CSR index lives, then moved
-                g = adjacency(batch.edge_index, batch.num_nodes, self.spec.adj, None, undirected)
+                g = adjacency(batch.edge_index, batch.num_nodes, kind, undirected=undirected)
             x, b = batch.x.to(device), batch.batch.to(device)
             if not edges:
                 return model(x, _to(g, device), b)
