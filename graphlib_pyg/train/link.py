@@ -100,24 +100,24 @@ class LinkTrainer(ModelTrainer):
 
         @torch.no_grad()
         def scores(h: Tensor, pairs: Tensor) -> Tensor:
-            with self.autocast():
-                return runtime.chunked_scores(
-                    lambda p: net.predictor(h[p[0]], h[p[1]]).float(), pairs, c.eval_batch
-                )
+            return runtime.chunked_scores(
+                lambda p: net.predictor(h[p[0]], h[p[1]]).float(), pairs, c.eval_batch
+            )
 
         @torch.no_grad()
         def evaluate() -> tuple[float, float]:
             net.eval()
-            with self.autocast():
+            with self.autocast():  # precision=bf16: encodings and scores under autocast
                 h = net.encode(g)
-            val = task.evaluate(
-                scores(h, split.val_pos), scores(h, split.val_neg), split.neg_per_pos
-            )
-            with self.autocast():
+                val = task.evaluate(
+                    scores(h, split.val_pos), scores(h, split.val_neg), split.neg_per_pos
+                )
                 h_test = h if g_test is g else net.encode(g_test)
-            test = task.evaluate(
-                scores(h_test, split.test_pos), scores(h_test, split.test_neg), split.neg_per_pos
-            )
+                test = task.evaluate(
+                    scores(h_test, split.test_pos),
+                    scores(h_test, split.test_neg),
+                    split.neg_per_pos,
+                )
             return val, test
 
         parts = {"model": net, "opt": opt, "step": counter}
