@@ -29,6 +29,7 @@ import graphlib_pyg.data.datasets as ds
 import graphlib_pyg.data.safe_io as safe_io
 from graphlib_pyg.data.cache import cache_dir, drop_stale
 from graphlib_pyg.data.graph import sort_edges
+from graphlib_pyg.data.rcc8 import load_rcc8
 from graphlib_pyg.data.sudoku import load_sudoku
 
 PEPTIDES_FOLDER = "LRGB/peptides-functional"
@@ -280,6 +281,7 @@ GRAPH_TASKS = {
     "peptides-func": load_peptides_func,
     "graph-sbm": load_graph_sbm,
     "sudoku": load_sudoku,  # a Sudoku task (data/sudoku.py), not a GraphTask
+    "rcc8": load_rcc8,  # RCC-8 composition queries (data/rcc8.py), not a GraphTask
 }
 
 __all__ = ["GRAPH_TASKS", "GraphSplit", "GraphTask", "average_precision", "load_peptides_func"]
