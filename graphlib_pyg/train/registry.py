@@ -11,6 +11,7 @@ from __future__ import annotations
 from graphlib_pyg.nn.link.heuristics import HEURISTICS
 from graphlib_pyg.train.auxiliary import AUX_TRAINERS
 from graphlib_pyg.train.backprop import BackpropTrainer
+from graphlib_pyg.train.composition import CompositionTrainer
 from graphlib_pyg.train.distill import DISTILL_TRAINERS
 from graphlib_pyg.train.forward import FORWARD_TRAINERS
 from graphlib_pyg.train.heuristic import HeuristicTrainer
@@ -24,6 +25,7 @@ TRAINERS: dict[str, object] = {
     "heuristic": HeuristicTrainer,
     "propagation": LabelPropagationTrainer,
     "rrn": RelationalTrainer,
+    "composition": CompositionTrainer,
     **FORWARD_TRAINERS,
     **TOPDOWN_TRAINERS,
     **AUX_TRAINERS,
@@ -37,6 +39,7 @@ MODEL_TRAINERS: dict[str, str] = {
     **{name: "heuristic" for name in HEURISTICS},
     "lp": "propagation",
     "rrn": "rrn",  # the recurrent relational network: its own trainer and task (Sudoku)
+    "epignn": "composition",  # the epistemic GNN: its own trainer and task (RCC-8)
 }
 
 
