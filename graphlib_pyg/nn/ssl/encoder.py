@@ -11,6 +11,21 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.utils import is_torch_sparse_tensor, to_torch_csr_tensor
+
+
+def gcn_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
+    r"""The normalised adjacency :math:`\hat{D}^{-1/2} \hat{A} \hat{D}^{-1/2}` (self-loops added,
+    PyG's ``gcn_norm``) as a transposed sparse CSR matrix, the ``adj_t`` a ``GCNConv(normalize=
+    False)`` multiplies by. Built once per graph, it serves every layer (and a decoder) on that
+    graph, and a sparse-dense product replaces the per-edge gather and scatter.
+
+    Shapes:
+        - input: :math:`(2, E)`; output: sparse :math:`(N, N)`, row = target, column = source.
+    """
+    index, weight = gcn_norm(edge_index, None, num_nodes, add_self_loops=True)
+    return to_torch_csr_tensor(index.flip(0), weight, size=num_nodes)  # duplicates summed
 
 
 class SSLEncoder(nn.Module):
@@ -20,7 +35,10 @@ class SSLEncoder(nn.Module):
         H^{(l+1)} = \mathrm{PReLU}\big(\mathrm{BN}(\hat{D}^{-1/2} \hat{A} \hat{D}^{-1/2}
         H^{(l)} W^{(l)})\big), \quad \hat{A} = A + I,
 
-    with dropout before every layer but the first (ParetoGNN's ``GCN``; its scripts use 0).
+    with dropout before every layer but the first (ParetoGNN's ``GCN``; its scripts use 0). The
+    normalised adjacency is built once per forward (:func:`gcn_adjacency`) and shared by the
+    layers; a caller that runs several modules on one graph can pass it instead of
+    ``edge_index``.
 
     Args:
         in_channels: input feature size.
@@ -31,7 +49,8 @@ class SSLEncoder(nn.Module):
         act: ``"prelu"`` (default, ``--use_prelu`` in the scripts) or ``"relu"``.
 
     Shapes:
-        - input: node features :math:`(N, F_{in})`, edge indices :math:`(2, E)`
+        - input: node features :math:`(N, F_{in})`, edge indices :math:`(2, E)` or the sparse
+          :math:`(N, N)` matrix of :func:`gcn_adjacency`
         - output: node embeddings :math:`(N, F_{out})`, ``F_out = hidden_channels[-1]``
     """
 
@@ -54,7 +73,7 @@ class SSLEncoder(nn.Module):
         self.hidden_channels = list(hidden_channels)
         sizes = [in_channels, *self.hidden_channels]
         pairs = zip(sizes[:-1], sizes[1:], strict=True)
-        self.convs = nn.ModuleList(GCNConv(a, b) for a, b in pairs)
+        self.convs = nn.ModuleList(GCNConv(a, b, normalize=False) for a, b in pairs)
         make_norm = nn.BatchNorm1d if norm == "batch" else nn.LayerNorm
         self.norms = nn.ModuleList(make_norm(b) for b in sizes[1:])
         self.acts = nn.ModuleList(nn.PReLU() if act == "prelu" else nn.ReLU() for _ in sizes[1:])
@@ -72,6 +91,8 @@ class SSLEncoder(nn.Module):
                 nn.init.constant_(act.weight, 0.25)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        if not is_torch_sparse_tensor(edge_index):
+            edge_index = gcn_adjacency(edge_index, x.size(0))
         for i, (conv, norm, act) in enumerate(zip(self.convs, self.norms, self.acts, strict=False)):
             if i > 0:
                 x = nn.functional.dropout(x, self.dropout, self.training)

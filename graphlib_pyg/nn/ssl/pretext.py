@@ -22,6 +22,8 @@ from torch import Tensor, nn
 from torch_geometric.nn import DeepGraphInfomax, GCNConv
 from torch_geometric.utils import dropout_edge, mask_feature, negative_sampling
 
+from graphlib_pyg.nn.ssl.encoder import SSLEncoder, gcn_adjacency
+
 
 def _mlp(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(), nn.Linear(hidden, out_channels))
@@ -33,6 +35,14 @@ def _reset(module: nn.Module) -> None:
             nn.init.xavier_uniform_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+
+
+def _graph_for(encoder: nn.Module, edge_index: Tensor, num_nodes: int) -> Tensor:
+    """What to pass ``encoder`` for several passes over one graph: :class:`SSLEncoder` takes the
+    normalised adjacency, built once; any other encoder gets ``edge_index``."""
+    if isinstance(encoder, SSLEncoder):
+        return gcn_adjacency(edge_index, num_nodes)
+    return edge_index
 
 
 class Pretext(nn.Module):
@@ -89,8 +99,14 @@ class LinkPretext(Pretext):
         _reset(self)
 
     def score(self, h: Tensor, pairs: Tensor) -> Tensor:
-        h = F.relu(self.hid(h))  # (N, predictor_dim)
-        return self.out(h[pairs[0]] * h[pairs[1]]).view(-1)  # (P,)
+        """Logits :math:`s_{uv}` of the ``(2, P)`` node ``pairs``. On a small (sub)graph the
+        :math:`(N, N)` matrix of all scores, one matrix product, is cheaper than gathering
+        :math:`2P` rows of width ``predictor_dim``; the two give the same :math:`s_{uv}`."""
+        a = F.relu(self.hid(h))  # (N, predictor_dim)
+        if a.size(0) ** 2 <= pairs.size(1) * a.size(1):
+            every = (a * self.out.weight) @ a.t() + self.out.bias  # (N, N)
+            return every[pairs[0], pairs[1]]  # (P,)
+        return self.out(a[pairs[0]] * a[pairs[1]]).view(-1)  # (P,)
 
     def forward(self, encoder: nn.Module, x: Tensor, edge_index: Tensor) -> Tensor:
         pos = edge_index
@@ -98,9 +114,9 @@ class LinkPretext(Pretext):
             pos = pos[:, torch.randperm(pos.size(1), device=pos.device)[: self.max_edges]]
         neg = negative_sampling(edge_index, x.size(0), pos.size(1) * self.neg_ratio)
         h = F.normalize(encoder(F.dropout(x, self.feat_drop, self.training), edge_index), dim=1)
-        s_pos, s_neg = self.score(h, pos), self.score(h, neg)
-        logits = torch.cat([s_pos, s_neg])
-        target = torch.cat([torch.ones_like(s_pos), torch.zeros_like(s_neg)])
+        logits = self.score(h, torch.cat([pos, neg], dim=1))  # (P + P',)
+        target = torch.zeros_like(logits)
+        target[: pos.size(1)] = 1.0
         return F.binary_cross_entropy_with_logits(logits, target)
 
 
@@ -130,8 +146,9 @@ class DGIPretext(Pretext):
         self.dgi.reset_parameters()
 
     def forward(self, encoder: nn.Module, x: Tensor, edge_index: Tensor) -> Tensor:
-        pos = encoder(x, edge_index)  # (N, hidden)
-        neg = encoder(_shuffle(x), edge_index)  # (N, hidden)
+        graph = _graph_for(encoder, edge_index, x.size(0))  # one graph, two passes
+        pos = encoder(x, graph)  # (N, hidden)
+        neg = encoder(_shuffle(x), graph)  # (N, hidden)
         return self.dgi.loss(pos, neg, _summary(pos))
 
 
@@ -293,7 +310,7 @@ class MaskedFeaturePretext(Pretext):
         self.mask_rate, self.edge_drop, self.alpha = mask_rate, edge_drop, alpha
         self.token = nn.Parameter(torch.zeros(1, in_channels))
         self.enc_dec = nn.Linear(hidden, hidden, bias=False)
-        self.decoder = GCNConv(hidden, in_channels)
+        self.decoder = GCNConv(hidden, in_channels, normalize=False)  # on gcn_adjacency
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -307,9 +324,11 @@ class MaskedFeaturePretext(Pretext):
         masked = torch.randperm(n, device=x.device)[: max(1, int(self.mask_rate * n))]
         keep = torch.ones(n, 1, device=x.device)
         keep[masked] = 0.0
-        h = encoder(x * keep + self.token * (1 - keep), edge_index)  # (N, hidden)
+        adj_t = gcn_adjacency(edge_index, n)  # the decoder's, and the encoder's if it is ours
+        graph = adj_t if isinstance(encoder, SSLEncoder) else edge_index
+        h = encoder(x * keep + self.token * (1 - keep), graph)  # (N, hidden)
         h = self.enc_dec(h) * keep  # re-mask before decoding
-        x_hat = self.decoder(h, edge_index)[masked]  # (M, F)
+        x_hat = self.decoder(h, adj_t)[masked]  # (M, F)
         cos = F.cosine_similarity(x_hat, x[masked], dim=1, eps=1e-8)
         return (1 - cos).pow(self.alpha).mean()
 

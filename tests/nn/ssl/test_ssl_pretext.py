@@ -76,3 +76,43 @@ def test_ccassg_paretognn_form_has_a_far_smaller_gradient_than_the_paper_form():
     assert norms["paretognn"] * 10 < norms["ccassg"]
     with pytest.raises(ValueError, match="form"):
         CCASSGPretext(form="squared")
+
+
+def test_encoder_on_the_shared_adjacency_matches_pyg_gcnconv_on_edge_index():
+    from torch_geometric.nn import GCNConv
+
+    from graphlib_pyg.nn.ssl.encoder import gcn_adjacency
+
+    x, ei = _graph()
+    ei = torch.cat([ei, ei[:, :5], torch.tensor([[3, 4], [3, 4]])], 1)  # duplicates, self-loops
+    enc = SSLEncoder(12, [32, 16]).eval()
+    ref = [GCNConv(12, 32), GCNConv(32, 16)]  # PyG's own normalisation, per layer
+    h = x
+    for conv, mine, norm, act in zip(ref, enc.convs, enc.norms, enc.acts, strict=True):
+        conv.load_state_dict(mine.state_dict())
+        h = act(norm(conv(h, ei)))
+    torch.testing.assert_close(enc(x, ei), h, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(enc(x, gcn_adjacency(ei, 60)), h, rtol=1e-5, atol=1e-5)
+
+
+def test_link_scores_of_the_dense_path_equal_the_gathered_formula():
+    from graphlib_pyg.nn.ssl.pretext import LinkPretext
+
+    torch.manual_seed(0)
+    task = LinkPretext(16, predictor_dim=8)
+    h = torch.randn(10, 16)
+    a = torch.relu(task.hid(h))
+    for p in (200, 3):  # 10 * 10 <= 200 * 8: the (N, N) matrix; 100 > 3 * 8: the gather
+        pairs = torch.randint(0, 10, (2, p))
+        expected = (a[pairs[0]] * a[pairs[1]]) @ task.out.weight.view(-1) + task.out.bias
+        torch.testing.assert_close(task.score(h, pairs), expected)
+
+
+@pytest.mark.parametrize("name", ["dgi", "graphmae"])
+def test_pretexts_take_any_encoder_that_reads_edge_index(name):
+    from torch_geometric.nn import GCN
+
+    torch.manual_seed(0)
+    x, ei = _graph()
+    loss = PRETEXTS[name](12, 16)(GCN(12, 32, 2, out_channels=16), x, ei)
+    assert loss.ndim == 0 and torch.isfinite(loss)
