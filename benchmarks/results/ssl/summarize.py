@@ -1,49 +1,93 @@
-"""Table of the SSL results: mean ± std over seeds of the four downstream scores per method,
-the average rank over the five scores, and the per-step time of sum vs MGDA.
+"""Tables of the SSL results, one per dataset and budget (pre-training steps): mean ± std over
+seeds of the four downstream scores (and link Hits@20), the average rank over the four tasks
+(among the six methods; variants such as ``+sum`` are ranked against those six alone) and
+the mean of the four scores (the official ``eval.py``'s HMEAN: node accuracy, NMI, link ROC-AUC,
+partition accuracy), with the paper's values beside ours where a file of them is given.
 
-    python benchmarks/results/ssl/summarize.py benchmarks/results/ssl/amazon-photo.jsonl
+    python benchmarks/results/ssl/summarize.py benchmarks/results/ssl/*-100*.jsonl
+    python benchmarks/results/ssl/summarize.py --paper paper.json benchmarks/results/ssl/*.jsonl
+
+``--paper`` reads ``{"source": "...", "<dataset>": {"<method>": {"<score>": [mean, std]}}}``
+(scores in %, keys as in ``SCORES``); without it each table says that no paper values are given.
 """
 
+import argparse
 import json
 import statistics
-import sys
 from collections import defaultdict
 
-KEYS = ("nc_acc", "nmi", "link_auc", "link_hits20", "partition_acc")
+#: (row key, column title); the first four are the ranked tasks (link: ROC-AUC, as eval.py).
+SCORES = (
+    ("nc_acc", "node cls. acc"),
+    ("nmi", "clustering NMI"),
+    ("link_auc", "link ROC-AUC"),
+    ("partition_acc", "partition acc"),
+    ("link_hits20", "link Hits@20"),
+)
+RANKED = [key for key, _ in SCORES[:4]]
+MAIN = ("paretognn", "grace", "dgi", "ccassg", "graphmae", "link-ssl")
 
 
-def load(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+def method_name(row: dict) -> str:
+    """The trainer, plus the options that make a variant of it (combiner, decor_form)."""
+    cfg = row["config"]
+    name = row["trainer"] + ("+sum" if cfg.get("combiner") == "sum" else "")
+    return name + (f" [decor_form={cfg['decor_form']}]" if "decor_form" in cfg else "")
 
 
-def main(paths):
-    for path in paths:
-        rows = [r for r in load(path) if "extra" in r]
-        by = defaultdict(list)
-        for r in rows:
-            name = r["trainer"] + ("+sum" if r["config"].get("combiner") == "sum" else "")
-            by[name].append(r)
-        means = {m: {k: statistics.mean(r["extra"][k] for r in rs) for k in KEYS}
-                 for m, rs in by.items()}  # fmt: skip
-        ranks = defaultdict(list)
-        for k in KEYS:
-            order = sorted(means, key=lambda m: -means[m][k])
-            for i, m in enumerate(order):
-                ranks[m].append(i + 1)
-        print(f"\n{path}")
-        print("| method | seeds | " + " | ".join(KEYS) + " | avg rank | s/step |")
-        print("|---" * (len(KEYS) + 4) + "|")
-        for m, rs in sorted(by.items(), key=lambda kv: statistics.mean(ranks[kv[0]])):
-            cells = []
-            for k in KEYS:
-                v = [100 * r["extra"][k] for r in rs]
-                sd = statistics.stdev(v) if len(v) > 1 else 0.0
-                cells.append(f"{statistics.mean(v):.2f} ± {sd:.2f}")
-            step = statistics.mean(r["step_time_s"] for r in rs)
-            print(f"| {m} | {len(rs)} | " + " | ".join(cells)
-                  + f" | {statistics.mean(ranks[m]):.1f} | {step:.3f} |")  # fmt: skip
+def cell(values: list[float]) -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.2f} ± {sd:.2f}"
+
+
+def table(dataset: str, steps: int, rows: list[dict], paper: dict) -> None:
+    by = defaultdict(list)
+    for r in rows:
+        by[method_name(r)].append(r)
+    means = {m: {k: statistics.mean(r["extra"][k] for r in rs) for k in RANKED}
+             for m, rs in by.items()}  # fmt: skip
+    # Ranks among the plain methods; a variant (+sum, decor_form=...) gets the rank it would
+    # have among those alone, so adding variants never moves the methods' ranks.
+    plain = [m for m in means if m in MAIN]
+    ranks = {m: [1 + sum(means[o][k] > means[m][k] for o in plain if o != m) for k in RANKED]
+             for m in means}  # fmt: skip
+    print(f"\n### {dataset}, {steps} pre-training steps\n")
+    print("| method | seeds | " + " | ".join(t for _, t in SCORES) + " | avg rank | mean of 4 |")
+    print("|---|---:|" + "---:|" * (len(SCORES) + 2))
+    for m in sorted(by, key=lambda m: (statistics.mean(ranks[m]), m)):
+        rs = by[m]
+        cells = [cell([100 * r["extra"][k] for r in rs]) for k, _ in SCORES]
+        hmean = statistics.mean(100 * means[m][k] for k in RANKED)
+        print(f"| {m} | {len(rs)} | " + " | ".join(cells)
+              + f" | {statistics.mean(ranks[m]):.2f} | {hmean:.2f} |")  # fmt: skip
+    mine = paper.get(dataset, {})
+    for m, scores in sorted(mine.items()):
+        cells = [f"{scores[k][0]:.2f} ± {scores[k][1]:.2f}" if k in scores else ""
+                 for k, _ in SCORES]  # fmt: skip
+        print(f"| paper: {m} | | " + " | ".join(cells) + " | | |")
+    if not mine:
+        print("\n(paper values: none given for this dataset)")
+    else:
+        print(f"\n(paper values: {paper.get('source', 'source not given')})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("files", nargs="+")
+    parser.add_argument("--paper", default="", help="JSON of the paper's values (see the module)")
+    args = parser.parse_args()
+    paper = json.load(open(args.paper)) if args.paper else {}
+    groups = defaultdict(list)
+    for path in args.files:
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    r = json.loads(line)
+                    if "extra" in r and "nc_acc" in r["extra"]:
+                        groups[(r["dataset"], r["config"].get("epochs"))].append(r)
+    for (dataset, steps), rows in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        table(dataset, steps, rows, paper)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()
