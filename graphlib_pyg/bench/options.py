@@ -196,5 +196,8 @@ def check_run_options(
         schema = run_options(model, trainer, augment)
     if schema is None:
         return dict(config)
+    from graphlib_pyg.train.registry import trainer_for
+
     extra = f", augment {augment}" if augment != "none" else ""
-    return check_options(config, schema, f"options of {model} (trainer {trainer}{extra})")
+    where = f"options of {model} (trainer {trainer_for(model, trainer)}{extra})"
+    return check_options(config, schema, where)

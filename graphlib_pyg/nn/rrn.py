@@ -18,6 +18,47 @@ def _mlp(dims: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class IntegerEncoder(nn.Module):
+    r"""Integer node attributes (one column per attribute) to vectors: one embedding table per
+    column, concatenated, then an MLP (the input encoder of Palm et al. 2018).
+
+    Args:
+        vocab_sizes (list[int]): number of values of each column (Sudoku: ``[10, 9, 9]``).
+        embed_channels (int): width of each embedding.
+        out_channels (int): width of the output (and of the MLP's hidden layers).
+        mlp_layers (int): linear layers of the MLP.
+
+    Shapes:
+        - **input:** :math:`(N, K)` long
+        - **output:** :math:`(N, \text{out\_channels})`
+    """
+
+    def __init__(
+        self, vocab_sizes: list[int], embed_channels: int, out_channels: int, mlp_layers: int
+    ) -> None:
+        super().__init__()
+        if mlp_layers < 1:
+            raise ValueError(f"mlp_layers must be >= 1, got {mlp_layers}")
+        self.vocab_sizes = list(vocab_sizes)
+        self.embeddings = nn.ModuleList(nn.Embedding(n, embed_channels) for n in vocab_sizes)
+        self.mlp = _mlp([embed_channels * len(vocab_sizes)] + [out_channels] * mlp_layers)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for emb in self.embeddings:
+            emb.reset_parameters()
+        for layer in self.mlp:
+            if isinstance(layer, nn.Linear):
+                layer.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 2 or x.size(1) != len(self.embeddings):
+            raise ValueError(
+                f"x must be (N, {len(self.embeddings)}) integer attributes, got {tuple(x.shape)}"
+            )
+        return self.mlp(torch.cat([e(x[:, k]) for k, e in enumerate(self.embeddings)], -1))
+
+
 class RRN(MessagePassing):
     r"""The Recurrent Relational Network from `"Recurrent Relational Networks"
     <https://arxiv.org/abs/1711.08028>`_ (Palm et al., NeurIPS 2018).
@@ -63,13 +104,13 @@ class RRN(MessagePassing):
         mlp_layers: int = 3,
     ) -> None:
         super().__init__(aggr="add")
+        self.max_steps = None  # recurrent: any number of steps
         if mlp_layers < 1:
             raise ValueError(f"mlp_layers must be >= 1, got {mlp_layers}")
         self.vocab_sizes = list(vocab_sizes)
         self.out_channels, self.hidden_channels = out_channels, hidden_channels
         h = hidden_channels
-        self.embeddings = nn.ModuleList(nn.Embedding(n, embed_channels) for n in vocab_sizes)
-        self.encoder = _mlp([embed_channels * len(vocab_sizes)] + [h] * mlp_layers)
+        self.encoder = IntegerEncoder(vocab_sizes, embed_channels, h, mlp_layers)
         self.message_mlp = _mlp([2 * h] + [h] * mlp_layers)
         self.input_mlp = _mlp([2 * h] + [h] * mlp_layers)
         self.cell = nn.LSTMCell(h, h)
@@ -77,9 +118,8 @@ class RRN(MessagePassing):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for emb in self.embeddings:
-            emb.reset_parameters()
-        for mlp in (self.encoder, self.message_mlp, self.input_mlp):
+        self.encoder.reset_parameters()
+        for mlp in (self.message_mlp, self.input_mlp):
             for layer in mlp:
                 if isinstance(layer, nn.Linear):
                     layer.reset_parameters()
@@ -90,8 +130,7 @@ class RRN(MessagePassing):
         """Logits after each of ``steps`` steps, (steps, N, C)."""
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        emb = torch.cat([e(x[:, k]) for k, e in enumerate(self.embeddings)], -1)  # (N, K * E)
-        x0 = self.encoder(emb)  # (N, H)
+        x0 = self.encoder(x)  # (N, H)
         h, s = x0, torch.zeros_like(x0)
         outs = []
         first = self.message_mlp[0]  # Linear(2H, H) on [h_i, h_j], split into its two halves:

@@ -40,6 +40,7 @@ MODEL_TRAINERS: dict[str, str] = {
     "lp": "propagation",
     "rrn": "rrn",  # the recurrent relational network: its own trainer and task (Sudoku)
     "epignn": "composition",  # the epistemic GNN: its own trainer and task (RCC-8)
+    "ggnn": "rrn",  # its non-recurrent baseline (GatedStack), same trainer and task
 }
 
 

@@ -1,6 +1,8 @@
-"""The recurrent relational trainer (``graphlib bench rrn sudoku --trainer rrn``).
+"""The recurrent relational trainer (``graphlib bench --model rrn|ggnn --dataset sudoku``).
 
-A :class:`~graphlib_pyg.nn.rrn.RRN` is trained on the puzzles of a
+A :class:`~graphlib_pyg.nn.rrn.RRN` (``rrn``) or its non-recurrent baseline of the same width,
+:class:`~graphlib_pyg.nn.gated_stack.GatedStack` (``ggnn``: one gated layer per step, weights not
+shared, so it runs at most ``steps`` steps and is evaluated there), is trained on the puzzles of a
 :class:`~graphlib_pyg.data.sudoku.SudokuTask` with cross-entropy on the blank cells at every
 one of ``steps`` recurrent steps (Palm et al. 2018: 32), averaged over steps and cells
 (``loss_cells=all``: over every cell, givens included). It is evaluated after ``eval_steps``
@@ -20,8 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from graphlib_pyg.nn.gated_stack import GatedStack
 from graphlib_pyg.nn.rrn import RRN
 from graphlib_pyg.train.base import Progress, RunResult, fit
+from graphlib_pyg.train.precision import autocast, check_precision
 from graphlib_pyg.utils import count_parameters, seed_everything
 
 #: Options of the RRN trainer, with the paper's defaults (Palm et al. 2018, Sudoku: batch 64,
@@ -39,7 +43,20 @@ RRN_DEFAULTS: dict = {
     "eval_every": 1,
     "patience": 0,
     "loss_cells": "blank",
+    "precision": "fp32",
 }
+
+#: Sudoku cells: the given digit (0 = blank), the row and the column.
+_VOCAB = [10, 9, 9]
+
+#: Models of this trainer: ``build(config, classes)``, and their defaults over RRN_DEFAULTS.
+MODELS: dict = {
+    "rrn": lambda c, n: RRN(_VOCAB, n, c["hidden"], c["embed"], c["mlp_layers"]),
+    "ggnn": lambda c, n: GatedStack(
+        _VOCAB, n, c["steps"], c["hidden"], c["embed"], c["mlp_layers"]
+    ),
+}
+MODEL_DEFAULTS: dict = {"rrn": {}, "ggnn": {"eval_steps": None}}  # None: at its depth, ``steps``
 
 
 class RelationalTrainer:
@@ -50,22 +67,26 @@ class RelationalTrainer:
 
     @classmethod
     def option_defaults(cls, model: str, augment: str = "none") -> dict:
-        return dict(RRN_DEFAULTS)
+        return {**RRN_DEFAULTS, **MODEL_DEFAULTS.get(model, {})}
 
     def __init__(
         self, task, model: str = "rrn", config: dict | None = None, progress: Progress | None = None
     ) -> None:
         if getattr(task, "kind", None) != "sudoku":
             raise TypeError(f"the rrn trainer needs a Sudoku task, not {task!r}")
-        if model != "rrn":
-            raise TypeError(f"the rrn trainer trains model 'rrn', not {model!r}")
+        if model not in MODELS:
+            raise TypeError(f"the rrn trainer trains models {sorted(MODELS)}, not {model!r}")
         unknown = set(config or {}) - set(RRN_DEFAULTS)
         if unknown:
             valid = ", ".join(sorted(RRN_DEFAULTS))
-            raise TypeError(f"unknown option(s) {sorted(unknown)} for rrn; valid: {valid}")
-        self.task, self.cfg = task, {**RRN_DEFAULTS, **(config or {})}
+            raise TypeError(f"unknown option(s) {sorted(unknown)} for {model}; valid: {valid}")
+        self.task, self.model = task, model
+        self.cfg = {**self.option_defaults(model), **(config or {})}
+        if self.cfg["eval_steps"] is None:
+            self.cfg["eval_steps"] = self.cfg["steps"]
         if self.cfg["loss_cells"] not in ("blank", "all"):
             raise ValueError(f"loss_cells must be 'blank' or 'all', got {self.cfg['loss_cells']!r}")
+        check_precision(self.cfg["precision"])
         self.progress = progress
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -73,8 +94,12 @@ class RelationalTrainer:
         seed_everything(seed)
         task, c, device = self.task, self.cfg, self.device
         split = task.split(seed if run is None else run)
-        model = RRN([10, 9, 9], task.num_classes, c["hidden"], c["embed"], c["mlp_layers"])
-        model = model.to(device)
+        model = MODELS[self.model](c, task.num_classes).to(device)
+        if model.max_steps is not None and c["eval_steps"] > model.max_steps:
+            raise ValueError(
+                f"eval_steps={c['eval_steps']} exceeds the {model.max_steps} steps that "
+                f"{self.model} (not recurrent) can run: set eval_steps <= steps"
+            )
         opt = torch.optim.Adam(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
         gen = torch.Generator().manual_seed(seed)
         bs, epoch, evaluations = c["batch_size"], [0], {}
@@ -86,10 +111,11 @@ class RelationalTrainer:
             order = split.train[torch.randperm(len(split.train), generator=gen)]
             for idx in order.split(bs):
                 x, edge_index, y = (t.to(device) for t in task.batch(idx))
-                logits = model(x, edge_index, c["steps"])  # (T, B * 81, 9)
-                if c["loss_cells"] == "blank":
-                    logits, y = logits[:, x[:, 0] == 0], y[x[:, 0] == 0]  # (T, blanks, 9)
-                loss = F.cross_entropy(logits.reshape(-1, 9), y.repeat(logits.size(0)))
+                with autocast(c["precision"], device):
+                    logits = model(x, edge_index, c["steps"])  # (T, B * 81, 9)
+                    if c["loss_cells"] == "blank":
+                        logits, y = logits[:, x[:, 0] == 0], y[x[:, 0] == 0]  # (T, blanks, 9)
+                    loss = F.cross_entropy(logits.reshape(-1, 9), y.repeat(logits.size(0)))
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -105,7 +131,8 @@ class RelationalTrainer:
             solved, cells, blanks, right_blanks, loss = torch.zeros(c["eval_steps"]), 0, 0, 0, 0.0
             for part in idx.split(4 * bs):
                 x, edge_index, y = (t.to(device) for t in task.batch(part))
-                logits = model(x, edge_index, c["eval_steps"])  # (T, B * 81, 9)
+                with autocast(c["precision"], device):
+                    logits = model(x, edge_index, c["eval_steps"]).float()  # (T, B * 81, 9)
                 blank = x[:, 0] == 0  # givens are read from the puzzle, not predicted
                 pred = torch.where(blank, logits.argmax(-1), x[:, 0] - 1)  # (T, B * 81)
                 right = (pred == y).view(logits.size(0), -1, 81)  # (T, B, 81)

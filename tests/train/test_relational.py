@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from graphlib_pyg.data.sudoku import load_sudoku
+from graphlib_pyg.nn.gated_stack import GatedStack
 from graphlib_pyg.nn.rrn import RRN
 from graphlib_pyg.train.relational import RelationalTrainer
 
@@ -34,8 +35,8 @@ def test_rrn_equals_the_paper_formula_computed_edge_by_edge(easy):
     """The fast path (message MLP's first layer per node) against the plain per-edge MLP."""
     x, edge_index, _ = easy.batch(easy.split(0).val[:2])
     model = RRN([10, 9, 9], 9, hidden_channels=8, embed_channels=4)
-    emb = torch.cat([e(x[:, k]) for k, e in enumerate(model.embeddings)], -1)
-    x0 = model.encoder(emb)
+    emb = torch.cat([e(x[:, k]) for k, e in enumerate(model.encoder.embeddings)], -1)
+    x0 = model.encoder.mlp(emb)
     h, s, src, dst = x0, torch.zeros_like(x0), edge_index[0], edge_index[1]
     for _ in range(3):
         msg = model.message_mlp(torch.cat([h[dst], h[src]], -1))  # (E, H)
@@ -64,9 +65,44 @@ def test_blank_cell_loss_learns_the_missing_digit(easy):
 def test_trainer_refuses_other_tasks_models_and_options(easy):
     with pytest.raises(TypeError, match="needs a Sudoku task"):
         RelationalTrainer(object(), "rrn")
-    with pytest.raises(TypeError, match="trains model 'rrn'"):
+    with pytest.raises(TypeError, match="trains models"):
         RelationalTrainer(easy, "gcn")
     with pytest.raises(TypeError, match="unknown option"):
         RelationalTrainer(easy, "rrn", {"stepz": 3})
     with pytest.raises(ValueError, match="loss_cells"):
         RelationalTrainer(easy, "rrn", {"loss_cells": "some"})
+
+
+def test_gated_stack_is_a_layer_per_step_with_its_own_weights(easy):
+    x, edge_index, _ = easy.batch(easy.split(0).val[:2])
+    model = GatedStack([10, 9, 9], 9, num_layers=4, hidden_channels=8, embed_channels=4)
+    out = model(x, edge_index, steps=4)
+    assert out.shape == (4, 162, 9)
+    assert torch.allclose(model(x, edge_index, steps=2), out[:2], atol=1e-6)
+    h = model.encoder(x)  # layer by layer, by hand: the stack, not one shared layer
+    for layer in model.layers[:3]:
+        h = layer(h, edge_index)
+    assert torch.allclose(model.head(h), out[2], atol=1e-5)
+    w = [layer.weight for layer in model.layers]
+    assert not torch.equal(w[0], w[1])  # untied
+    with pytest.raises(ValueError, match="steps must be in 1..4"):
+        model(x, edge_index, steps=5)
+
+
+def test_ggnn_baseline_trains_and_is_evaluated_at_its_depth(easy):
+    cfg = {**TINY, "epochs": 3, "batch_size": 8, "lr": 1e-2, "steps": 3}
+    r = RelationalTrainer(easy, "ggnn", cfg).run(0)
+    assert r.extra["eval_steps"] == 3 and len(r.extra["val_solved_by_step"]) == 3
+    assert r.curve.train_loss[-1] < r.curve.train_loss[0]
+    with pytest.raises(ValueError, match="eval_steps=5 exceeds the 3 steps"):
+        RelationalTrainer(easy, "ggnn", {**cfg, "eval_steps": 5}).run(0)
+
+
+def test_bf16_training_matches_fp32_closely_at_the_first_step(easy):
+    cfg = {**TINY, "epochs": 1, "batch_size": 8, "lr": 1e-2, "steps": 2, "eval_steps": 2}
+    fp32 = RelationalTrainer(easy, "rrn", cfg).run(0)
+    bf16 = RelationalTrainer(easy, "rrn", {**cfg, "precision": "bf16"}).run(0)
+    assert abs(fp32.curve.train_loss[0] - bf16.curve.train_loss[0]) < 0.05
+    assert fp32.curve.train_loss[0] != bf16.curve.train_loss[0]  # autocast did run
+    with pytest.raises(ValueError, match="unknown precision"):
+        RelationalTrainer(easy, "rrn", {"precision": "fp16"})
