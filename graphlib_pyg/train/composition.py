@@ -3,7 +3,8 @@
 Trains a query-conditioned model on the short queries (``k <= 4``) of an
 :class:`~graphlib_pyg.data.rcc8.RCC8Task`, selects the epoch with the best validation accuracy
 (the one fit loop of :mod:`graphlib_pyg.train.base`) and reports test accuracy overall and by
-path length ``k`` (up to 15) in ``RunResult.extra``. Two models:
+path length ``k`` (up to 15) in ``RunResult.extra`` (for EpiGNN also at the training rounds,
+``test_accuracy_by_k_at_train_steps``, where evaluation runs more). Two models:
 
 - ``epignn``: :class:`~graphlib_pyg.nn.epignn.EpiGNN`, trained with the paper's margin loss
   (one negative relation per query, margin 1, on the facet-averaged cross-entropy scores) or
@@ -176,9 +177,9 @@ class CompositionTrainer:
             return total / len(split.train)
 
         @torch.no_grad()
-        def measure(idx: Tensor) -> dict:
+        def measure(idx: Tensor, steps: int) -> dict:
             model.eval()
-            parts = [scores_of(part, eval_steps) for part in idx.split(4 * bs)]
+            parts = [scores_of(part, steps) for part in idx.split(4 * bs)]
             scores, y = torch.cat([s for s, _ in parts]), torch.cat([t for _, t in parts])
             out = task.evaluate(scores, idx)
             b = task.b[idx]
@@ -188,12 +189,15 @@ class CompositionTrainer:
             return out
 
         def evaluate() -> tuple[float, float, float]:
-            val, test = measure(split.val), measure(split.test)
+            val, test = measure(split.val, eval_steps), measure(split.test, eval_steps)
             evaluations[epoch[0]] = {
                 "val_accuracy_by_k": val["by_k"],
                 "test_accuracy_by_k": test["by_k"],
                 "test_accuracy_by_b": test["by_b"],
             }
+            if self.model_name == "epignn" and eval_steps != train_steps:  # rounds matter?
+                at_train = measure(split.test, train_steps)["by_k"]
+                evaluations[epoch[0]]["test_accuracy_by_k_at_train_steps"] = at_train
             return val["accuracy"], test["accuracy"], val["loss"]
 
         result = fit(

@@ -28,6 +28,7 @@ def test_epignn_learns_and_reports_accuracy_by_path_length(tiny):
     mean = sum(by_k[k] * weights[k] for k in by_k) / len(test)
     assert r.test == pytest.approx(mean, abs=1e-6)
     assert set(r.extra["test_accuracy_by_b"]) == {1, 2, 3}
+    assert set(r.extra["test_accuracy_by_k_at_train_steps"]) == set(by_k)  # at 4 rounds
 
 
 def test_gine_baseline_trains_with_cross_entropy(tiny):
