@@ -36,8 +36,10 @@ def method_name(row: dict) -> str:
 
 
 def cell(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.2f} ± {sd:.2f}"
+    """Mean ± std over seeds; the mean alone for one seed (no std to show)."""
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
 def table(dataset: str, steps: int, rows: list[dict], paper: dict) -> None:
