@@ -3,9 +3,10 @@
 A :class:`~graphlib_pyg.nn.rrn.RRN` (``rrn``) or its non-recurrent baseline of the same width,
 :class:`~graphlib_pyg.nn.gated_stack.GatedStack` (``ggnn``: one gated layer per step, weights not
 shared, so it runs at most ``steps`` steps and is evaluated there), is trained on the puzzles of a
-:class:`~graphlib_pyg.data.sudoku.SudokuTask` with cross-entropy on the blank cells at every
-one of ``steps`` recurrent steps (Palm et al. 2018: 32), averaged over steps and cells
-(``loss_cells=all``: over every cell, givens included). It is evaluated after ``eval_steps``
+:class:`~graphlib_pyg.data.sudoku.SudokuTask` with cross-entropy at every one of ``steps``
+recurrent steps (Palm et al. 2018: 32), averaged over steps and cells: every cell, givens
+included, as the reference code does (``loss_cells=all``), or only the blanks
+(``loss_cells=blank``). It is evaluated after ``eval_steps``
 steps (the paper's 64: more than in training), once per epoch; the epoch with the best
 validation solved fraction is selected (the one fit loop of :mod:`graphlib_pyg.train.base`).
 ``val``/``test`` of the result are solved fractions at ``eval_steps``; ``extra`` holds, for
@@ -37,12 +38,12 @@ RRN_DEFAULTS: dict = {
     "weight_decay": 1e-4,
     "hidden": 96,
     "embed": 16,
-    "mlp_layers": 3,
+    "mlp_layers": 4,
     "steps": 32,
     "eval_steps": 64,
     "eval_every": 1,
     "patience": 0,
-    "loss_cells": "blank",
+    "loss_cells": "all",  # the reference code's: every cell, givens included
     "precision": "fp32",
 }
 

@@ -31,17 +31,28 @@ def test_rrn_returns_logits_at_every_step_and_takes_any_step_count(easy):
         model(x, edge_index, steps=0)
 
 
+def test_rrn_starts_as_the_reference_glorot_and_forget_bias_one():
+    model = RRN([10, 9, 9], 9, hidden_channels=64)
+    w = model.message_mlp[2].weight  # 64 x 64 Glorot-uniform: bound sqrt(6 / 128)
+    assert w.abs().max() <= (6 / 128) ** 0.5 and w.std() > 0.8 * (2 / 128) ** 0.5
+    assert torch.all(model.message_mlp[2].bias == 0)
+    assert torch.all(model.cell.bias_ih[64:128] == 1) and torch.all(model.cell.bias_ih[:64] == 0)
+    assert len([m for m in model.message_mlp if isinstance(m, torch.nn.Linear)]) == 4
+
+
 def test_rrn_equals_the_paper_formula_computed_edge_by_edge(easy):
     """The fast path (message MLP's first layer per node) against the plain per-edge MLP."""
     x, edge_index, _ = easy.batch(easy.split(0).val[:2])
     model = RRN([10, 9, 9], 9, hidden_channels=8, embed_channels=4)
     emb = torch.cat([e(x[:, k]) for k, e in enumerate(model.encoder.embeddings)], -1)
     x0 = model.encoder.mlp(emb)
-    h, s, src, dst = x0, torch.zeros_like(x0), edge_index[0], edge_index[1]
+    h, src, dst = x0, edge_index[0], edge_index[1]
+    state = (torch.zeros_like(x0), torch.zeros_like(x0))  # the LSTM starts at zero
     for _ in range(3):
         msg = model.message_mlp(torch.cat([h[dst], h[src]], -1))  # (E, H)
         m = torch.zeros_like(h).index_add_(0, dst, msg)
-        h, s = model.cell(model.input_mlp(torch.cat([m, x0], -1)), (h, s))
+        state = model.cell(model.input_mlp(torch.cat([m, x0], -1)), state)
+        h = state[0]
     assert torch.allclose(model(x, edge_index, steps=3)[-1], model.head(h), atol=1e-5)
 
 
