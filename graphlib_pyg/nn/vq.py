@@ -51,6 +51,8 @@ class VectorQuantizer(nn.Module):
       \mathbf{e}_k + (1 - \gamma)\, \mathbf{s}_k / \lVert \mathbf{s}_k \rVert` for codes with
       :math:`n_k > 0` (the others keep their value); :math:`N_k` is tracked as above.
 
+    With ``data_init`` the codes are set, at the first training batch, to randomly drawn rows of
+    that batch (drawn with replacement when :math:`K > N`), instead of a random init.
     A code whose count :math:`N_k` falls below ``dead_threshold`` is dead: it is replaced by a
     random row of the batch (its count set to the threshold). The commitment loss pulls the
     input towards its code, :math:`\beta \lVert \mathbf{x} - \mathrm{sg}(\mathbf{e}_k)
@@ -65,6 +67,8 @@ class VectorQuantizer(nn.Module):
         dead_threshold (float, optional): EMA count below which a code is re-drawn from the
             batch; ``0`` never re-draws (VQGraph's setting). (default: ``0.0``)
         eps (float, optional): the Laplace smoothing :math:`\epsilon`. (default: ``1e-5``)
+        data_init (bool, optional): set the codes from the first training batch.
+            (default: ``False``, VQGraph)
 
     Shapes:
         - **input:** x (N, D)
@@ -75,6 +79,7 @@ class VectorQuantizer(nn.Module):
     codebook: Tensor
     cluster_size: Tensor
     embed_sum: Tensor
+    initialised: Tensor
 
     def __init__(
         self,
@@ -85,6 +90,7 @@ class VectorQuantizer(nn.Module):
         commitment_weight: float = 0.25,
         dead_threshold: float = 0.0,
         eps: float = 1e-5,
+        data_init: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (("channels", channels), ("num_codes", num_codes)):
@@ -104,6 +110,8 @@ class VectorQuantizer(nn.Module):
         self.channels, self.num_codes, self.distance = channels, num_codes, distance
         self.decay, self.commitment_weight = float(decay), float(commitment_weight)
         self.dead_threshold, self.eps = float(dead_threshold), float(eps)
+        self.data_init = bool(data_init)
+        self.register_buffer("initialised", torch.tensor(False))
         self.register_buffer("codebook", torch.empty(num_codes, channels))
         self.register_buffer("cluster_size", torch.zeros(num_codes))
         self.register_buffer("embed_sum", torch.empty(num_codes, channels))
@@ -115,6 +123,7 @@ class VectorQuantizer(nn.Module):
             self.codebook.copy_(F.normalize(self.codebook, dim=-1))
         self.cluster_size.zero_()
         self.embed_sum.copy_(self.codebook)
+        self.initialised.fill_(not self.data_init)
 
     def codes(self) -> Tensor:
         """The codes as they replace inputs (unit length for ``cosine``). (K, D)"""
@@ -129,6 +138,8 @@ class VectorQuantizer(nn.Module):
             raise ValueError(
                 f"VectorQuantizer: x must be (N, {self.channels}), got {tuple(x.shape)}"
             )
+        if self.training and not bool(self.initialised):
+            self._init_from(x.detach())
         logits = self.logits(x.detach())  # (N, K)
         index = logits.argmax(dim=-1)  # (N,)
         code = self.codes()[index]  # (N, D), no gradient: the codebook is a buffer
@@ -137,6 +148,19 @@ class VectorQuantizer(nn.Module):
         commit = self.commitment_weight * F.mse_loss(x, code)
         quantized = x + (code - x).detach()  # straight-through
         return quantized, index, commit, logits
+
+    @torch.no_grad()
+    def _init_from(self, x: Tensor) -> None:
+        """Codes := randomly drawn rows of ``x`` (unit length for ``cosine``)."""
+        n = x.size(0)
+        if n >= self.num_codes:
+            pick = torch.randperm(n, device=x.device)[: self.num_codes]
+        else:
+            pick = torch.randint(0, n, (self.num_codes,), device=x.device)
+        rows = F.normalize(x[pick], dim=-1) if self.distance == "cosine" else x[pick]
+        self.codebook.copy_(rows)
+        self.embed_sum.copy_(rows)
+        self.initialised.fill_(True)
 
     @torch.no_grad()
     def _update(self, x: Tensor, index: Tensor) -> None:

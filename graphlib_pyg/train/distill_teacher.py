@@ -63,8 +63,9 @@ def accuracy(out: Tensor, y: Tensor, idx: Tensor) -> float:
 def edge_reconstruction(
     z: Tensor, edge_index: Tensor, num_nodes: int, dense_max: int, generator: torch.Generator
 ) -> Tensor:
-    """VQGraph's edge loss, :math:`\\sqrt{\\mathrm{MSE}(A, \\hat A)}` with :math:`\\hat A` the
-    min-max normalised :math:`Z Z^\\top`.
+    """VQGraph's edge loss, :math:`\\sqrt{\\mathrm{MSE}(A + I, \\hat A)}` with :math:`\\hat A`
+    the min-max normalised :math:`Z Z^\\top`. The target has ones on its diagonal, as the
+    reference's (its CPF graphs are loaded with self-loops, data_preprocess.normalize_adj).
 
     Up to ``dense_max`` nodes it is computed on the dense N x N matrices (at most
     ``dense_max**2`` floats, 64 MiB for 4096). Above, the mean over all N^2 entries is
@@ -77,7 +78,7 @@ def edge_reconstruction(
     """
     n = num_nodes
     if n <= dense_max:
-        adj = torch.zeros(n, n, device=z.device)
+        adj = torch.eye(n, device=z.device)  # (N, N) with self-loops
         adj[edge_index[0], edge_index[1]] = 1.0
         s = z @ z.t()  # (N, N)
         s = (s - s.min()) / (s.max() - s.min()).clamp_min(1e-12)
@@ -91,7 +92,7 @@ def edge_reconstruction(
     lo, hi = both.min(), both.max()
     s_pos, s_neg, s_self = ((s - lo) / (hi - lo).clamp_min(1e-12) for s in (s_pos, s_neg, s_self))
     rest = n * n - num_edges - n  # non-edges off the diagonal
-    mse = (num_edges * (1 - s_pos).pow(2).mean() + n * s_self.pow(2).mean()
+    mse = (num_edges * (1 - s_pos).pow(2).mean() + n * (1 - s_self).pow(2).mean()
            + rest * s_neg.pow(2).mean()) / (n * n)  # fmt: skip
     return torch.sqrt(mse)
 
@@ -99,7 +100,7 @@ def edge_reconstruction(
 class VQTeacher(nn.Module):
     """VQGraph's tokenizer-teacher: a codebook between two graph convolutions, trained with
     classification and VQGraph's auxiliary losses (YangLing0818/VQGraph, models.py ``SAGE`` and
-    ``GCN``).
+    ``GCN``, both built from two ``GraphConv`` layers: ``teacher=gcn`` matches them).
 
     ``h = dropout(relu(conv1(x)))`` (N, D) is quantised (``q``: its codes, straight-through in
     training); ``e = edge_decoder(q)`` and the logits are ``classifier(relu(conv2(e)))``, so
@@ -248,6 +249,7 @@ class TeacherTrainer(ModelTrainer):
                 v["vq_decay"],
                 v["commitment"],
                 v["dead_threshold"],
+                data_init=bool(v.get("vq_data_init", False)),
             )
             dim = v["vq_dim"] or x.size(1)  # 0: the features' width, as VQGraph
             convs = [build_model(self.spec.name, i, o, o, 1, c.dropout, **self.model_options)

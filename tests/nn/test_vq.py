@@ -107,6 +107,24 @@ def test_dead_codes_are_redrawn_from_the_batch():
         assert any(torch.equal(row, r) for r in x)
 
 
+def test_data_init_draws_the_codes_from_the_first_training_batch():
+    torch.manual_seed(0)
+    x = torch.randn(6, 3)
+    vq = VectorQuantizer(3, 4, data_init=True, decay=0.8).eval()
+    before = vq.codebook.clone()
+    vq(x)  # evaluation leaves the random codes alone
+    assert torch.equal(vq.codebook, before) and not bool(vq.initialised)
+    vq.train()
+    vq(x)  # the first training batch sets every code to one of its (unit) rows
+    assert bool(vq.initialised)
+    unit = torch.nn.functional.normalize(x, dim=-1)
+    # a code drawn from row i then moves by the EMA only towards the rows assigned to it
+    assert torch.cdist(vq.codes(), unit).min(dim=1).values.max() < 0.5
+    random = VectorQuantizer(3, 4).train()
+    random(x)
+    assert torch.cdist(random.codes(), unit).min(dim=1).values.max() > 0.5
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

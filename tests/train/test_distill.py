@@ -107,7 +107,7 @@ def test_vqgraph_teacher_and_token_loss(task):
     cfg = {**FAST, "codebook_size": 64, "token_weight": 1.0, "edge_dense_max": 100}
     trainer = VQGraphTrainer(task, "mlp", cfg)
     r = trainer.run(seed=0)
-    assert r.row()["teacher"] == "sage" and r.test > 0.4
+    assert r.row()["teacher"] == "gcn" and r.test > 0.4  # the reference's GraphConv layers
     outputs = trainer._teacher(0, 0, task.data, task.split(0), task.split(0).test)
     # vq_dim 0: the codes are as wide as the features (16), as VQGraph's
     assert outputs.codebook.shape == (64, 16) and outputs.hidden.shape == (task.num_nodes, 16)
@@ -151,6 +151,19 @@ def test_sampled_edge_loss_estimates_the_dense_one():
     assert abs(float(sampled) - float(dense)) / float(dense) < 0.15
 
 
+def test_edge_loss_target_has_self_loops():
+    # three 4-cliques: one-hot cluster encodings reconstruct A + I exactly, so the loss is 0
+    # (with a zero diagonal as target it would not be)
+    cluster = torch.arange(12) // 4
+    pairs = [(a, b) for a in range(12) for b in range(12) if a != b and cluster[a] == cluster[b]]
+    ei = torch.tensor(pairs).t()
+    z = torch.nn.functional.one_hot(cluster).float()
+    for dense_max in (12, 0):  # dense, and the sampled estimate
+        loss = edge_reconstruction(z, ei, 12, dense_max, torch.Generator().manual_seed(0))
+        assert float(loss) < 1e-6
+    assert float(edge_reconstruction(torch.randn(12, 3), ei, 12, 12, torch.Generator())) > 0.1
+
+
 @pytest.mark.parametrize(
     "config, error, match",
     [
@@ -164,6 +177,11 @@ def test_sampled_edge_loss_estimates_the_dense_one():
 def test_bad_options_are_named(task, config, error, match):
     with pytest.raises(error, match=match):
         DistillTrainer(task, "mlp", config)
+
+
+def test_vq_data_init_must_be_a_bool(task):
+    with pytest.raises(TypeError, match="vq_data_init"):
+        VQGraphTrainer(task, "mlp", {"vq_data_init": "yes"})
 
 
 def test_student_must_be_mlp_and_options_are_checked_at_the_edge(task):
