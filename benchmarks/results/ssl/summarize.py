@@ -42,7 +42,8 @@ def cell(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def table(dataset: str, steps: int, rows: list[dict], paper: dict) -> None:
+def table(dataset: str, steps: int, rows: list[dict], paper: dict) -> dict[str, float]:
+    """Print one dataset's table; return each method's average rank."""
     by = defaultdict(list)
     for r in rows:
         by[method_name(r)].append(r)
@@ -71,6 +72,21 @@ def table(dataset: str, steps: int, rows: list[dict], paper: dict) -> None:
         print("\n(paper values: none given for this dataset)")
     else:
         print(f"\n(paper values: {paper.get('source', 'source not given')})")
+    return {m: statistics.mean(r) for m, r in ranks.items()}
+
+
+def overview(steps: int, ranks: dict[str, dict[str, float]]) -> None:
+    """Average rank of each method per dataset and over the datasets that have all six."""
+    datasets = sorted(ranks)
+    print(f"\n### Average rank over the four tasks, {steps} pre-training steps\n")
+    print("| method | " + " | ".join(datasets) + " | mean over datasets |")
+    print("|---|" + "---:|" * (len(datasets) + 1))
+    full = [d for d in datasets if all(m in ranks[d] for m in MAIN)]
+    for m in sorted(MAIN, key=lambda m: statistics.mean(ranks[d][m] for d in full) if full else 0):
+        cells = [f"{ranks[d][m]:.2f}" if m in ranks[d] else "" for d in datasets]
+        mean = f"{statistics.mean(ranks[d][m] for d in full):.2f}" if full else ""
+        print(f"| {m} | " + " | ".join(cells) + f" | {mean} |")
+    print(f"\n(mean over the {len(full)} datasets with all six methods)")
 
 
 def main() -> None:
@@ -87,8 +103,11 @@ def main() -> None:
                     r = json.loads(line)
                     if "extra" in r and "nc_acc" in r["extra"]:
                         groups[(r["dataset"], r["config"].get("epochs"))].append(r)
+    ranks = defaultdict(dict)
     for (dataset, steps), rows in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
-        table(dataset, steps, rows, paper)
+        ranks[steps][dataset] = table(dataset, steps, rows, paper)
+    for steps, by_dataset in sorted(ranks.items(), key=lambda kv: kv[0] or 0):
+        overview(steps, by_dataset)
 
 
 if __name__ == "__main__":
