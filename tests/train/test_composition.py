@@ -64,12 +64,10 @@ def test_refusals(tiny):
 def test_bench_runs_epignn_by_default_and_gine_by_name(tmp_path):
     out = tmp_path / "rcc8.jsonl"
     data = {"train_per_cell": 2, "val_per_cell": 1, "test_per_cell": 1, "test_k": 5}
-    run_benchmark(
-        "epignn", "rcc8", runs=1, out=out, data=data, config={"epochs": 1}, progress=False
-    )
+    common = {"runs": 1, "out": out, "data": data, "progress": False}
+    run_benchmark("epignn", "rcc8", config={"epochs": 1, "steps": 2, "eval_steps": 3}, **common)
     cfg = {"epochs": 1, "num_layers": 1}
-    run_benchmark("gine", "rcc8", trainer="composition", runs=1, out=out, data=data, config=cfg,
-                  progress=False)  # fmt: skip
+    run_benchmark("gine", "rcc8", trainer="composition", config=cfg, **common)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["trainer"] for r in rows] == ["composition", "composition"]
     assert [r["model"] for r in rows] == ["epignn", "gine"]
