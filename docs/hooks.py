@@ -98,15 +98,22 @@ def _options(model: str, trainer: str = "backprop") -> str:
                       "", *written])  # fmt: skip
 
 
+#: Models with a trainer and a task family of their own (relational reasoning): their dataset.
+OWN_TASK = {"rrn": "sudoku", "ggnn": "sudoku", "epignn": "rcc8"}
+
+
 def _model_page(name: str) -> str:
     from graphlib_pyg.nn.registry import MODELS
     from graphlib_pyg.train.registry import MODEL_TRAINERS
 
-    if name in MODEL_TRAINERS:
+    if name in OWN_TASK:
+        doc, cls = f"Trained by the `{MODEL_TRAINERS[name]}` trainer on its own task family.", None
+    elif name in MODEL_TRAINERS:
         doc, cls = f"No parameters: run by the `{MODEL_TRAINERS[name]}` trainer.", None
     else:
         doc, cls = MODELS[name].doc + ".", _built_class(name)
     dataset = "ogbl-ddi" if name in ("ncn", "ncnc", *HEURISTIC_NAMES) else "cora"
+    dataset = OWN_TASK.get(name, dataset)
     if name in MODELS and MODELS[name].edge_attr is not None:  # reads bond features
         dataset = "peptides-func"
     text = [f"# `{name}`", "", doc, "", "```bash"]
