@@ -6,6 +6,7 @@ partition accuracy), with the paper's values beside ours where a file of them is
 
     python benchmarks/results/ssl/summarize.py benchmarks/results/ssl/*-100*.jsonl
     python benchmarks/results/ssl/summarize.py --paper paper.json benchmarks/results/ssl/*.jsonl
+    python benchmarks/results/ssl/summarize.py --seeds 1 benchmarks/results/ssl/*-100*.jsonl
 
 ``--paper`` reads ``{"source": "...", "<dataset>": {"<method>": {"<score>": [mean, std]}}}``
 (scores in %, keys as in ``SCORES``); without it each table says that no paper values are given.
@@ -93,6 +94,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+")
     parser.add_argument("--paper", default="", help="JSON of the paper's values (see the module)")
+    parser.add_argument("--seeds", type=int, default=0,
+                        help="only seeds 0..SEEDS-1 (a sweep's finished seeds); 0: every row")  # fmt: skip
     args = parser.parse_args()
     paper = json.load(open(args.paper)) if args.paper else {}
     groups = defaultdict(list)
@@ -101,6 +104,8 @@ def main() -> None:
             for line in f:
                 if line.strip():
                     r = json.loads(line)
+                    if args.seeds and r["seed"] >= args.seeds:
+                        continue
                     if "extra" in r and "nc_acc" in r["extra"]:
                         groups[(r["dataset"], r["config"].get("epochs"))].append(r)
     ranks = defaultdict(dict)
