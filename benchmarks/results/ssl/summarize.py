@@ -94,8 +94,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+")
     parser.add_argument("--paper", default="", help="JSON of the paper's values (see the module)")
-    parser.add_argument("--seeds", type=int, default=0,
-                        help="only seeds 0..SEEDS-1 (a sweep's finished seeds); 0: every row")  # fmt: skip
+    parser.add_argument(
+        "--seeds", type=int, default=0, help="only seeds 0..SEEDS-1; 0 (default): every row"
+    )
     args = parser.parse_args()
     paper = json.load(open(args.paper)) if args.paper else {}
     groups = defaultdict(list)
