@@ -170,6 +170,12 @@ EVERY_TRAINER = {
         {"num_train": 8, "num_val": 4, "num_test": 4, "givens": 70},
         {"epochs": 2, "hidden": 16, "embed": 4, "steps": 2, "eval_steps": 3},
     ),
+    "composition": (
+        "epignn",
+        "rcc8",
+        {"train_per_cell": 2, "val_per_cell": 1, "test_per_cell": 1, "test_k": 5},
+        {"epochs": 1, "steps": 2, "eval_steps": 3},
+    ),
     "sf": ("gcn", "csbm", SMALL, {"epochs": 6, "num_layers": 2, "hidden": 16}),
     "ff-la": ("gcn", "csbm", SMALL, {"epochs": 4, "num_layers": 2, "hidden": 16, "num_negs": 1}),
     "ff-vn": ("gcn", "csbm", SMALL, {"epochs": 4, "num_layers": 2, "hidden": 16, "num_negs": 1}),
