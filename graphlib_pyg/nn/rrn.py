@@ -19,7 +19,7 @@ def _mlp(dims: list[int]) -> nn.Sequential:
 
 
 def _reset_glorot(module: nn.Module) -> None:
-    """Glorot-uniform weights and zero biases for every ``Linear`` in ``module``: the reference
+    r"""Glorot-uniform weights and zero biases for every ``Linear`` in ``module``: the reference
     implementation's (TensorFlow) initialisation. PyTorch's default (uniform in
     :math:`\pm 1/\sqrt{fan_{in}}`) shrinks activations about 2.4x per ReLU layer, and through the
     reference's 4-layer MLPs the RRN then sat at the uniform loss :math:`\ln 9` for hundreds of
