@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 from graphlib_pyg.train.checkpoint import Checkpoint, Interrupts
+from graphlib_pyg.utils import release_free_memory
 
 #: Units a step (and a curve's x axis) may count.
 UNITS = ("epoch", "step", "layer", "none")
@@ -283,6 +284,7 @@ def fit(
                     progress(epoch, loss, val)
                 if selector.update(val, val_loss[0] if val_loss else None):
                     best = (val, test, epoch)
+            release_free_memory()  # batches of varying size fragment the C heap
             done = selector.stop or epoch == epochs
             if checkpoint is not None and (
                 interrupts.pending is not None
