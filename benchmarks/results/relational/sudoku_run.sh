@@ -9,5 +9,5 @@ B="--runs 1 --no-progress epochs=8 eval_every=2 steps=16 precision=bf16 lr=0.001
 D="data.num_train=4000 data.num_val=200 data.num_test=500"
 graphlib bench --model rrn --dataset sudoku $D data.givens=36 $B eval_steps=64 --out $R/sudoku.jsonl
 graphlib bench --model ggnn --dataset sudoku $D data.givens=36 $B --out $R/sudoku.jsonl
-graphlib bench --model rrn --dataset sudoku $D data.givens=17 $B eval_steps=64 --out $R/sudoku.jsonl
 graphlib bench --model ggnn --dataset sudoku $D data.givens=17 $B --out $R/sudoku.jsonl
+graphlib bench --model rrn --dataset sudoku $D data.givens=17 $B eval_steps=64 --out $R/sudoku.jsonl
