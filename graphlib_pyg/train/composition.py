@@ -50,7 +50,14 @@ COMPOSITION_DEFAULTS: dict[str, dict] = {
         "loss": "margin",
         "margin": 1.0,
     },
-    "gine": {**_COMMON, "lr": 1e-3, "weight_decay": 0.0, "hidden": 32, "num_layers": 9},
+    "gine": {
+        **_COMMON,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "hidden": 32,
+        "num_layers": 9,
+        "loss": "xent",
+    },
 }
 
 
@@ -97,6 +104,13 @@ class QueryGINE(nn.Module):
         return self.readout(torch.cat([h[head], h[tail]], -1))
 
 
+#: Models of this trainer: ``build(config, relations)``.
+MODELS: dict = {
+    "epignn": lambda c, r: EpiGNN(r, c["facets"], c["facet_dim"], c["aggr"]),
+    "gine": lambda c, r: QueryGINE(r, c["hidden"], c["num_layers"]),
+}
+
+
 class CompositionTrainer:
     """Train EpiGNN or the GINE baseline on an RCC-8 task; select on validation accuracy."""
 
@@ -127,19 +141,16 @@ class CompositionTrainer:
             raise TypeError(f"unknown option(s) {sorted(unknown)} for {model}; valid: {valid}")
         self.task, self.model_name = task, model
         self.cfg = {**defaults, **(config or {})}
-        if self.cfg.get("loss", "margin") not in ("margin", "xent"):
+        if self.cfg["loss"] not in ("margin", "xent"):
             raise ValueError(f"loss must be 'margin' or 'xent', got {self.cfg['loss']!r}")
         self.progress = progress
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
     def build(self) -> nn.Module:
-        c, r = self.cfg, self.task.num_relations
-        if self.model_name == "epignn":
-            return EpiGNN(r, c["facets"], c["facet_dim"], c["aggr"])
-        return QueryGINE(r, c["hidden"], c["num_layers"])
+        return MODELS[self.model_name](self.cfg, self.task.num_relations)
 
     def loss(self, scores: Tensor, y: Tensor, gen: torch.Generator) -> Tensor:
-        if self.cfg.get("loss", "xent") == "xent":
+        if self.cfg["loss"] == "xent":
             return F.cross_entropy(scores, y)
         # margin: the true relation must outscore one random other relation by `margin`
         shift = torch.randint(1, scores.size(1), y.shape, generator=gen).to(y.device)
@@ -197,7 +208,7 @@ class CompositionTrainer:
                 "test_accuracy_by_k": test["by_k"],
                 "test_accuracy_by_b": test["by_b"],
             }
-            if self.model_name == "epignn" and eval_steps != train_steps:  # rounds matter?
+            if eval_steps != train_steps:  # a recurrent model: also at the training rounds
                 at_train = measure(split.test, train_steps)["by_k"]
                 evaluations[epoch[0]]["test_accuracy_by_k_at_train_steps"] = at_train
             return val["accuracy"], test["accuracy"], val["loss"]
