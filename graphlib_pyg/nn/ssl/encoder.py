@@ -11,21 +11,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
-from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.utils import is_torch_sparse_tensor, to_torch_csr_tensor
+from torch_geometric.utils import is_torch_sparse_tensor
 
-
-def gcn_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
-    r"""The normalised adjacency :math:`\hat{D}^{-1/2} \hat{A} \hat{D}^{-1/2}` (self-loops added,
-    PyG's ``gcn_norm``) as a transposed sparse CSR matrix, the ``adj_t`` a ``GCNConv(normalize=
-    False)`` multiplies by. Built once per graph, it serves every layer (and a decoder) on that
-    graph, and a sparse-dense product replaces the per-edge gather and scatter.
-
-    Shapes:
-        - input: :math:`(2, E)`; output: sparse :math:`(N, N)`, row = target, column = source.
-    """
-    index, weight = gcn_norm(edge_index, None, num_nodes, add_self_loops=True)
-    return to_torch_csr_tensor(index.flip(0), weight, size=num_nodes)  # duplicates summed
+from graphlib_pyg.data.graph import adjacency
 
 
 class SSLEncoder(nn.Module):
@@ -36,9 +24,9 @@ class SSLEncoder(nn.Module):
         H^{(l)} W^{(l)})\big), \quad \hat{A} = A + I,
 
     with dropout before every layer but the first (ParetoGNN's ``GCN``; its scripts use 0). The
-    normalised adjacency is built once per forward (:func:`gcn_adjacency`) and shared by the
-    layers; a caller that runs several modules on one graph can pass it instead of
-    ``edge_index``.
+    normalised adjacency is built once per forward (the library's one sparse adjacency,
+    :func:`graphlib_pyg.data.graph.adjacency` of kind ``"gcn"``) and shared by the layers; a
+    caller that runs several modules on one graph can pass it instead of ``edge_index``.
 
     Args:
         in_channels: input feature size.
@@ -50,7 +38,7 @@ class SSLEncoder(nn.Module):
 
     Shapes:
         - input: node features :math:`(N, F_{in})`, edge indices :math:`(2, E)` or the sparse
-          :math:`(N, N)` matrix of :func:`gcn_adjacency`
+          :math:`(N, N)` matrix of :func:`graphlib_pyg.data.graph.adjacency` (``"gcn"``)
         - output: node embeddings :math:`(N, F_{out})`, ``F_out = hidden_channels[-1]``
     """
 
@@ -92,7 +80,7 @@ class SSLEncoder(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         if not is_torch_sparse_tensor(edge_index):
-            edge_index = gcn_adjacency(edge_index, x.size(0))
+            edge_index = adjacency(edge_index, x.size(0), "gcn")
         for i, (conv, norm, act) in enumerate(zip(self.convs, self.norms, self.acts, strict=False)):
             if i > 0:
                 x = nn.functional.dropout(x, self.dropout, self.training)

@@ -22,7 +22,8 @@ from torch import Tensor, nn
 from torch_geometric.nn import DeepGraphInfomax, GCNConv
 from torch_geometric.utils import dropout_edge, mask_feature, negative_sampling
 
-from graphlib_pyg.nn.ssl.encoder import SSLEncoder, gcn_adjacency
+from graphlib_pyg.data.graph import adjacency
+from graphlib_pyg.nn.ssl.encoder import SSLEncoder
 
 
 def _mlp(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
@@ -41,7 +42,7 @@ def _graph_for(encoder: nn.Module, edge_index: Tensor, num_nodes: int) -> Tensor
     """What to pass ``encoder`` for several passes over one graph: :class:`SSLEncoder` takes the
     normalised adjacency, built once; any other encoder gets ``edge_index``."""
     if isinstance(encoder, SSLEncoder):
-        return gcn_adjacency(edge_index, num_nodes)
+        return adjacency(edge_index, num_nodes, "gcn")
     return edge_index
 
 
@@ -310,7 +311,7 @@ class MaskedFeaturePretext(Pretext):
         self.mask_rate, self.edge_drop, self.alpha = mask_rate, edge_drop, alpha
         self.token = nn.Parameter(torch.zeros(1, in_channels))
         self.enc_dec = nn.Linear(hidden, hidden, bias=False)
-        self.decoder = GCNConv(hidden, in_channels, normalize=False)  # on gcn_adjacency
+        self.decoder = GCNConv(hidden, in_channels, normalize=False)  # on the "gcn" adjacency
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -324,7 +325,7 @@ class MaskedFeaturePretext(Pretext):
         masked = torch.randperm(n, device=x.device)[: max(1, int(self.mask_rate * n))]
         keep = torch.ones(n, 1, device=x.device)
         keep[masked] = 0.0
-        adj_t = gcn_adjacency(edge_index, n)  # the decoder's, and the encoder's if it is ours
+        adj_t = adjacency(edge_index, n, "gcn")  # the decoder's, and the encoder's if it is ours
         graph = adj_t if isinstance(encoder, SSLEncoder) else edge_index
         h = encoder(x * keep + self.token * (1 - keep), graph)  # (N, hidden)
         h = self.enc_dec(h) * keep  # re-mask before decoding

@@ -81,7 +81,7 @@ def test_ccassg_paretognn_form_has_a_far_smaller_gradient_than_the_paper_form():
 def test_encoder_on_the_shared_adjacency_matches_pyg_gcnconv_on_edge_index():
     from torch_geometric.nn import GCNConv
 
-    from graphlib_pyg.nn.ssl.encoder import gcn_adjacency
+    from graphlib_pyg.data.graph import adjacency
 
     x, ei = _graph()
     ei = torch.cat([ei, ei[:, :5], torch.tensor([[3, 4], [3, 4]])], 1)  # duplicates, self-loops
@@ -92,7 +92,7 @@ def test_encoder_on_the_shared_adjacency_matches_pyg_gcnconv_on_edge_index():
         conv.load_state_dict(mine.state_dict())
         h = act(norm(conv(h, ei)))
     torch.testing.assert_close(enc(x, ei), h, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(enc(x, gcn_adjacency(ei, 60)), h, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(enc(x, adjacency(ei, 60, "gcn")), h, rtol=1e-5, atol=1e-5)
 
 
 def test_link_scores_of_the_dense_path_equal_the_gathered_formula():
