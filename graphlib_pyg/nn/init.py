@@ -352,5 +352,17 @@ def xavier_(model: nn.Module, x: Tensor | None = None, adj=None) -> nn.Module:
     return model
 
 
+def glorot_linears_(module: nn.Module) -> nn.Module:
+    """Glorot-uniform weights and zero biases for every ``nn.Linear`` inside ``module``: the
+    TensorFlow/Keras default, which the reference code of RRN and of ParetoGNN trains from."""
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    m.bias.zero_()
+    return module
+
+
 #: Initialisations by name, each ``init_(model, x, adj) -> model`` (the ``init=`` run option).
 INITS = {"xavier": xavier_, "virgo": virgo_}

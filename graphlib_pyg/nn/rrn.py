@@ -7,6 +7,8 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 
+from graphlib_pyg.nn.init import glorot_linears_
+
 
 def _mlp(dims: list[int]) -> nn.Sequential:
     """Linear layers with ReLU between them (none after the last), as the paper's MLPs."""
@@ -16,18 +18,6 @@ def _mlp(dims: list[int]) -> nn.Sequential:
             layers.append(nn.ReLU())
         layers.append(nn.Linear(a, b))
     return nn.Sequential(*layers)
-
-
-def _reset_glorot(module: nn.Module) -> None:
-    r"""Glorot-uniform weights and zero biases for every ``Linear`` in ``module``: the reference
-    implementation's (TensorFlow) initialisation. PyTorch's default (uniform in
-    :math:`\pm 1/\sqrt{fan_{in}}`) shrinks activations about 2.4x per ReLU layer, and through the
-    reference's 4-layer MLPs the RRN then sat at the uniform loss :math:`\ln 9` for hundreds of
-    steps."""
-    for layer in module.modules():
-        if isinstance(layer, nn.Linear):
-            nn.init.xavier_uniform_(layer.weight)
-            nn.init.zeros_(layer.bias)
 
 
 class IntegerEncoder(nn.Module):
@@ -59,7 +49,7 @@ class IntegerEncoder(nn.Module):
     def reset_parameters(self) -> None:
         for emb in self.embeddings:
             emb.reset_parameters()
-        _reset_glorot(self.mlp)
+        glorot_linears_(self.mlp)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 2 or x.size(1) != len(self.embeddings):
@@ -103,7 +93,9 @@ class RRN(MessagePassing):
             (default: :obj:`4`: the reference's three ReLU layers and a linear output layer)
 
     Weights are initialised as in the reference (TensorFlow): Glorot-uniform, zero biases, the
-    LSTM's forget-gate bias 1.
+    LSTM's forget-gate bias 1. PyTorch's default (uniform in :math:`\pm 1/\sqrt{fan_{in}}`)
+    shrinks activations about 2.4x per ReLU layer, and through the 4-layer MLPs the RRN then sat
+    at the uniform loss :math:`\ln 9` for hundreds of steps.
 
     Shapes:
         - **input:** node attributes :math:`(|\mathcal{V}|, K)` (long), edge indices
@@ -136,7 +128,7 @@ class RRN(MessagePassing):
     def reset_parameters(self) -> None:
         self.encoder.reset_parameters()
         for module in (self.message_mlp, self.input_mlp, self.head):
-            _reset_glorot(module)
+            glorot_linears_(module)
         h = self.hidden_channels  # the LSTM as TensorFlow's LSTMCell starts: Glorot, forget bias 1
         for weight in (self.cell.weight_ih, self.cell.weight_hh):
             nn.init.xavier_uniform_(weight)

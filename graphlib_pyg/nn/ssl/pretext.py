@@ -23,19 +23,12 @@ from torch_geometric.nn import DeepGraphInfomax, GCNConv
 from torch_geometric.utils import dropout_edge, mask_feature, negative_sampling
 
 from graphlib_pyg.data.graph import adjacency
+from graphlib_pyg.nn.init import glorot_linears_  # ParetoGNN's weights_init
 from graphlib_pyg.nn.ssl.encoder import SSLEncoder
 
 
 def _mlp(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(), nn.Linear(hidden, out_channels))
-
-
-def _reset(module: nn.Module) -> None:
-    for m in module.modules():  # ParetoGNN's weights_init: xavier-uniform Linear, zero bias
-        if isinstance(m, nn.Linear):
-            nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
 
 
 def _graph_for(encoder: nn.Module, edge_index: Tensor, num_nodes: int) -> Tensor:
@@ -97,7 +90,7 @@ class LinkPretext(Pretext):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        _reset(self)
+        glorot_linears_(self)
 
     def score(self, h: Tensor, pairs: Tensor) -> Tensor:
         """Logits :math:`s_{uv}` of the ``(2, P)`` node ``pairs``. On a small (sub)graph the
@@ -197,7 +190,7 @@ class GRACEPretext(Pretext):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        _reset(self)
+        glorot_linears_(self)
 
     def view(self, encoder: nn.Module, x: Tensor, edge_index: Tensor) -> Tensor:
         edge_index, _ = dropout_edge(edge_index, p=self.edge_drop, training=self.training)
@@ -316,7 +309,7 @@ class MaskedFeaturePretext(Pretext):
 
     def reset_parameters(self) -> None:
         nn.init.zeros_(self.token)
-        _reset(self.enc_dec)
+        glorot_linears_(self.enc_dec)
         self.decoder.reset_parameters()
 
     def forward(self, encoder: nn.Module, x: Tensor, edge_index: Tensor) -> Tensor:
