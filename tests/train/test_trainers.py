@@ -44,15 +44,12 @@ def test_fit_reports_test_at_the_best_validation_epoch_and_stops_on_patience():
 
 def test_fit_hands_freed_heap_memory_back_after_every_epoch(monkeypatch):
     import graphlib_pyg.train.base as base
-    from graphlib_pyg.utils import _malloc_trim
 
     trims = []
     monkeypatch.setattr(base, "release_free_memory", lambda: trims.append(1))
     step, evaluate, _ = _scripted([0.1, 0.2, 0.3])
     fit(step, evaluate, epochs=3)
     assert len(trims) == 3
-    if _malloc_trim() is not None:  # glibc: the real call returns 1 (memory released) or 0
-        assert _malloc_trim()(0) in (0, 1)
 
 
 def test_fit_evaluates_every_k_epochs_and_after_the_last():
