@@ -20,7 +20,7 @@ SIGINT/SIGTERM arrives, at the end of that epoch, before the signal goes on as i
 resumes from it when it holds this run's state, and deletes it when the run finishes
 (:mod:`~graphlib_pyg.train.checkpoint`). The harness sets ``<results>.ckpt/<run>.pt``; trainers
 without the flag are never given a path. The backprop trainers (node, link, NCN, graph-level)
-checkpoint; the layer-local ones do not.
+and the RRN trainer checkpoint; the layer-local ones do not.
 """
 
 from __future__ import annotations

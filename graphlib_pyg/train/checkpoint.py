@@ -23,6 +23,8 @@ second signal abandons the epoch at once (the last saved checkpoint stays).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pickle
 import random
@@ -78,6 +80,18 @@ class EpochCounter:
         self.epoch = int(state["epoch"])
 
 
+class Record(dict):
+    """A dict of plain values (numbers, strings, lists, dicts) as checkpointable state: what a
+    trainer records per epoch outside the curve (e.g. per-step metrics of each evaluation)."""
+
+    def state_dict(self) -> dict:
+        return dict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.clear()
+        self.update(state)
+
+
 def rng_state() -> dict:
     """Every global random stream's state, as tensors and numbers."""
     keys, pos, has_gauss, gauss = np.random.get_state()[1:]
@@ -104,6 +118,13 @@ def set_rng_state(state: dict) -> None:
     random.setstate((p["version"], tuple(p["state"].tolist()), p["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def run_identity(ident: dict) -> str:
+    """A checkpoint's ``config_id``: a short hash of ``ident`` (the trainer, model, task, every
+    option that changes the result, the seed and the split), the same for equal dicts."""
+    blob = json.dumps(ident, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]
 
 
 class Checkpoint:

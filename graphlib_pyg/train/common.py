@@ -10,8 +10,6 @@ execution :class:`~graphlib_pyg.distributed.Runtime`. Subclasses implement ``run
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -24,7 +22,7 @@ from graphlib_pyg.data.tasks import Task
 from graphlib_pyg.distributed import Runtime
 from graphlib_pyg.nn.registry import MODELS, build_model, graph_input
 from graphlib_pyg.train.base import RunResult, fit
-from graphlib_pyg.train.checkpoint import Checkpoint, Stateful
+from graphlib_pyg.train.checkpoint import Checkpoint, Stateful, run_identity
 from graphlib_pyg.train.options import RunOptions, TrainOptions
 from graphlib_pyg.train.precision import autocast
 from graphlib_pyg.utils import resolve
@@ -153,8 +151,7 @@ class ModelTrainer:
             "seed": seed,
             "run": run,
         }
-        blob = json.dumps(ident, sort_keys=True, default=str)
-        return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]
+        return run_identity(ident)
 
     def _checkpoint(self, seed: int, run: int, parts: dict[str, Stateful]) -> Checkpoint | None:
         """The run's :class:`~graphlib_pyg.train.checkpoint.Checkpoint` at ``self.checkpoint``

@@ -8,7 +8,10 @@ recurrent steps (Palm et al. 2018: 32), averaged over steps and cells: every cel
 included, as the reference code does (``loss_cells=all``), or only the blanks
 (``loss_cells=blank``). It is evaluated after ``eval_steps``
 steps (the paper's 64: more than in training), once per epoch; the epoch with the best
-validation solved fraction is selected (the one fit loop of :mod:`graphlib_pyg.train.base`).
+validation solved fraction is selected (the one fit loop of :mod:`graphlib_pyg.train.base`),
+which saves a mid-run checkpoint every ``checkpoint_every`` epochs when the harness gives the
+run a path (model, optimiser, shuffling generator, every evaluation so far), so a long run
+spreads over sessions.
 ``val``/``test`` of the result are solved fractions at ``eval_steps``; ``extra`` holds, for
 the selected epoch, the solved fraction after every step (``val_solved_by_step``,
 ``test_solved_by_step``) and the accuracy at ``eval_steps`` over all cells (givens are
@@ -17,6 +20,7 @@ copied from the puzzle) and over the blank cells.
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar
 
 import torch
@@ -26,6 +30,14 @@ from torch import Tensor
 from graphlib_pyg.nn.gated_stack import GatedStack
 from graphlib_pyg.nn.rrn import RRN
 from graphlib_pyg.train.base import Progress, RunResult, fit
+from graphlib_pyg.train.checkpoint import (
+    Checkpoint,
+    EpochCounter,
+    GeneratorState,
+    Record,
+    run_identity,
+)
+from graphlib_pyg.train.common import CHECKPOINT_KEYS
 from graphlib_pyg.train.precision import autocast, check_precision
 from graphlib_pyg.utils import count_parameters, seed_everything
 
@@ -45,6 +57,8 @@ RRN_DEFAULTS: dict = {
     "patience": 0,
     "loss_cells": "all",  # the reference code's: every cell, givens included
     "precision": "fp32",
+    "checkpoint_every": 1,  # epochs between mid-run checkpoints (with a path); 0: none
+    "keep_checkpoints": False,
 }
 
 #: Sudoku cells: the given digit (0 = blank), the row and the column.
@@ -64,7 +78,9 @@ class RelationalTrainer:
     """Train an RRN on a Sudoku task; select on the validation solved fraction."""
 
     own_defaults: ClassVar[bool] = True  # RRN_DEFAULTS, not the node models' defaults
-    checkpoints: ClassVar[bool] = False
+    checkpoints: ClassVar[bool] = True  # run() saves to/resumes from self.checkpoint
+    #: The file this trainer's runs save to and resume from (``None``: no checkpoints).
+    checkpoint: str | os.PathLike | None = None
 
     @classmethod
     def option_defaults(cls, model: str, augment: str = "none") -> dict:
@@ -88,6 +104,9 @@ class RelationalTrainer:
         if self.cfg["loss_cells"] not in ("blank", "all"):
             raise ValueError(f"loss_cells must be 'blank' or 'all', got {self.cfg['loss_cells']!r}")
         check_precision(self.cfg["precision"])
+        every = self.cfg["checkpoint_every"]
+        if not isinstance(every, int) or isinstance(every, bool) or every < 0:
+            raise ValueError(f"checkpoint_every must be an integer >= 0, got {every!r}")
         self.progress = progress
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -103,11 +122,13 @@ class RelationalTrainer:
             )
         opt = torch.optim.Adam(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
         gen = torch.Generator().manual_seed(seed)
-        bs, epoch, evaluations = c["batch_size"], [0], {}
+        bs, epoch, evaluations = c["batch_size"], EpochCounter(), Record()
+        parts = {"model": model, "optimizer": opt, "shuffle": GeneratorState(gen)}
+        parts.update(epoch=epoch, evaluations=evaluations)
 
         def step() -> float:
             model.train()
-            epoch[0] += 1
+            epoch.next()
             total, count = 0.0, 0
             order = split.train[torch.randperm(len(split.train), generator=gen)]
             for idx in order.split(bs):
@@ -151,7 +172,7 @@ class RelationalTrainer:
 
         def evaluate() -> tuple[float, float, float]:
             val, test = measure(split.val), measure(split.test)
-            evaluations[epoch[0]] = {
+            evaluations[epoch.epoch] = {
                 "val_solved_by_step": val["solved"],
                 "test_solved_by_step": test["solved"],
                 "val_cell_accuracy": val["cells"],
@@ -169,6 +190,7 @@ class RelationalTrainer:
             patience=c["patience"] or None,
             params=count_parameters(model),
             progress=self.progress,
+            checkpoint=self._checkpoint(seed, run, parts),
         )
         result.extra = {
             "train_steps": c["steps"],
@@ -176,3 +198,16 @@ class RelationalTrainer:
             **evaluations[result.best_step],
         }
         return result
+
+    def _checkpoint(self, seed: int, run: int | None, parts: dict) -> Checkpoint | None:
+        """The run's checkpoint at ``self.checkpoint`` (``None``: no path or
+        ``checkpoint_every=0``), identified by the model, task, options, seed and split."""
+        c = self.cfg
+        if self.checkpoint is None or not c["checkpoint_every"]:
+            return None
+        options = {k: v for k, v in c.items() if k not in CHECKPOINT_KEYS}
+        task = (self.task.name, self.task.split_name, len(self.task.puzzles))
+        ident = {"trainer": type(self).__name__, "model": self.model, "task": task}
+        ident.update(options=options, seed=seed, run=run)
+        every, keep = c["checkpoint_every"], bool(c["keep_checkpoints"])
+        return Checkpoint(self.checkpoint, every, run_identity(ident), parts, keep)

@@ -1,5 +1,7 @@
 """The RRN layer and its trainer on Sudoku."""
 
+import signal
+
 import pytest
 import torch
 
@@ -117,3 +119,33 @@ def test_bf16_training_matches_fp32_closely_at_the_first_step(easy):
     assert fp32.curve.train_loss[0] != bf16.curve.train_loss[0]  # autocast did run
     with pytest.raises(ValueError, match="unknown precision"):
         RelationalTrainer(easy, "rrn", {"precision": "fp16"})
+
+
+def _interrupt_at(epoch: int):
+    """A progress callback that sends SIGINT at the end of ``epoch`` (the fit loop saves, then
+    the signal goes on as ``KeyboardInterrupt``)."""
+
+    def progress(step: int, loss: float, val: float) -> None:
+        if step == epoch:
+            signal.raise_signal(signal.SIGINT)
+
+    return progress
+
+
+def test_an_interrupted_rrn_run_resumes_to_the_uninterrupted_result(easy, tmp_path):
+    cfg = {**TINY, "epochs": 5, "batch_size": 16, "lr": 1e-2, "steps": 2, "eval_steps": 3}
+    ref = RelationalTrainer(easy, "rrn", cfg).run(seed=1)
+    path = tmp_path / "run.pt"
+    first = RelationalTrainer(easy, "rrn", cfg, progress=_interrupt_at(3))
+    first.checkpoint = path
+    with pytest.raises(KeyboardInterrupt):
+        first.run(seed=1)
+    assert torch.load(path, weights_only=True)["loop"]["epoch"] == 3
+    again = RelationalTrainer(easy, "rrn", cfg)
+    again.checkpoint = path
+    res = again.run(seed=1)
+    assert res.curve.to_dict() == ref.curve.to_dict() and res.test == ref.test
+    assert res.extra == ref.extra  # evaluations before the interruption came back too
+    assert not path.exists()  # a finished run deletes its checkpoint
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        RelationalTrainer(easy, "rrn", {**cfg, "checkpoint_every": -1})

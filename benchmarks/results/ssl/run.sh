@@ -12,7 +12,7 @@ set -e
 export GRAPHLIB_DATA=${GRAPHLIB_DATA:-../shared/data} OMP_NUM_THREADS=1
 B="epochs=100 lr=0.001 batch_size=16 num_hops=1 decor_size=512 link_epochs=30"
 DATASETS="amazon-photo coauthor-cs chameleon squirrel actor amazon-computers coauthor-physics"
-bench() { nice -n 19 python -m graphlib_pyg.cli bench --model gcn --no-progress "$@"; }
+bench() { nice -n 10 python -m graphlib_pyg.cli bench --model gcn --no-progress "$@"; }
 for r in 1 2 3 4 5; do
   for ds in $DATASETS; do
     for t in paretognn grace dgi ccassg graphmae link-ssl; do
