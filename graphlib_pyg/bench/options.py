@@ -97,8 +97,12 @@ RANGES: dict[str, Range] = {
         "la_pretrain_batch la_mc_passes la_select_every".split(),
         POSITIVE_INT,
     ),
-    **dict.fromkeys("patience start lap_pe first_step la_warmup".split(), NON_NEGATIVE_INT),
-    **dict.fromkeys("lr pred_lr la_pretrain_lr temperature la_tem".split(), POSITIVE),
+    **dict.fromkeys(
+        "patience start lap_pe first_step la_warmup warmup_epochs".split(), NON_NEGATIVE_INT
+    ),
+    **dict.fromkeys(
+        "lr pred_lr la_pretrain_lr temperature la_tem clip_grad_norm".split(), POSITIVE
+    ),
     **dict.fromkeys("weight_decay la_lam la_pretrain_epochs".split(), NON_NEGATIVE),
 }
 

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import models as pyg_models
 
 from graphlib_pyg.nn.conv.resolver import EDGE_CONVS, ConvFactory, conv_factory
-from graphlib_pyg.nn.residual import ResidualGNN
+from graphlib_pyg.nn.residual import SKIP_ACTIVATIONS, ResidualGNN, SkipSumGNN
 
 
 class _MLPIgnoringGraph(nn.Module):
@@ -48,12 +48,29 @@ def _mlp(i, h, o, layers, dropout, **kw):
     )
 
 
-def _gcn(i, h, o, layers, dropout, residual, **kw):
-    if residual:
+#: Values of gcn's ``residual`` option: no skips (``None``/``False``: PyG's GCN), Platonov et
+#: al.'s pre-norm blocks with an FFN (``True``/``"prenorm"``: :class:`ResidualGNN`), or LRGB's
+#: skip-sum layers (``"sum"``: :class:`SkipSumGNN`, the tuned GCN of Tönshoff et al. 2023).
+GCN_RESIDUALS = (None, False, True, "prenorm", "sum")
+
+
+def _gcn(i, h, o, layers, dropout, residual, act, **kw):
+    if residual not in GCN_RESIDUALS or type(residual) is int:  # 1 == True, 0 == False
+        raise ValueError(f"gcn: residual must be one of {GCN_RESIDUALS}, got {residual!r}")
+    prenorm = residual is True or residual == "prenorm"
+    if prenorm and act not in (None, "gelu"):
+        raise ValueError(f"gcn: the pre-norm blocks (residual={residual!r}) use gelu, got "
+                         f"act={act!r}")  # fmt: skip
+    if act not in (None, *SKIP_ACTIVATIONS):
+        raise ValueError(f"gcn: act must be one of {sorted(SKIP_ACTIVATIONS)}, got {act!r}")
+    act = act or "relu"
+    if residual == "sum":
+        return SkipSumGNN(i, h, o, layers, _square(conv_factory("gcn", graph="gcn")), dropout, act)
+    if prenorm:
         return ResidualGNN(i, h, o, layers, _square(conv_factory("gcn", graph="gcn")), dropout)
     from graphlib_pyg.nn.branching import BranchableGCN  # PyG's GCN with the branching hook
 
-    return BranchableGCN(i, h, layers, o, dropout=dropout, normalize=False)
+    return BranchableGCN(i, h, layers, o, dropout=dropout, normalize=False, act=act)
 
 
 def _sage(i, h, o, layers, dropout, residual, **kw):

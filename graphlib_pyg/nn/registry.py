@@ -89,8 +89,9 @@ MODELS: dict[str, ModelSpec] = {
         "gcn",
         _gcn,
         "gcn",
-        {"residual": False},
-        doc="PyG's GCN (Kipf & Welling 2017); residual=True: Platonov et al.'s pre-norm blocks",
+        {"residual": None, "act": None},
+        doc="PyG's GCN (Kipf & Welling 2017); residual=true (prenorm): Platonov et al.'s "
+        "pre-norm blocks; residual=sum: LRGB's skip-sum layers; act: relu (default) or gelu",
     ),
     "sage": ModelSpec(
         "sage",

@@ -87,3 +87,66 @@ class ResidualGNN(nn.Module):
         for norm, conv, ffn in zip(self.norms, self.blocks, self.ffns, strict=True):
             h = h + ffn(conv(norm(h), graph))
         return self.output_linear(self.output_norm(h))
+
+
+#: Activations of :class:`SkipSumGNN` by name.
+SKIP_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
+
+
+class SkipSumGNN(nn.Module):
+    r"""LRGB's residual GNN (``custom_gnn`` with ``gnn.residual: True``; the tuned GCN of
+    Tönshoff et al. 2023, "Where Did the Gap Go?"): each layer adds its activated convolution to
+    its input, no normalisation,
+
+    .. math::
+        h^{(l)} = h^{(l-1)} + \mathrm{Dropout}(\mathrm{act}(\mathrm{conv}(h^{(l-1)})))
+
+    with a linear map in (out) only where ``in_channels`` (``out_channels``) differs from
+    ``hidden_channels``: inside a graph-level model, the atom encoder and the head are around it.
+
+    Args:
+        in_channels, hidden_channels, out_channels: widths.
+        num_layers: layers (LRGB's ``layers_mp``).
+        make_conv: ``make_conv(hidden_channels)`` builds one layer's convolution, called as
+            ``conv(h, graph)``.
+        dropout: after each activation.
+        act: ``relu`` or ``gelu`` (Tönshoff et al.'s tuned configs).
+
+    Shapes:
+        - **input:** x (N, in_channels), graph (sparse adjacency or edge_index)
+        - **output:** (N, out_channels)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int,
+        make_conv: Callable[[int], nn.Module],
+        dropout: float = 0.0,
+        act: str = "relu",
+    ) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if act not in SKIP_ACTIVATIONS:
+            raise ValueError(f"act must be one of {sorted(SKIP_ACTIVATIONS)}, got {act!r}")
+        d = hidden_channels
+        self.in_channels, self.hidden_channels = in_channels, d
+        self.encoder = nn.Identity() if in_channels == d else nn.Linear(in_channels, d)
+        self.convs = nn.ModuleList([make_conv(d) for _ in range(num_layers)])
+        self.act, self.dropout = SKIP_ACTIVATIONS[act](), nn.Dropout(dropout)
+        self.head = nn.Identity() if out_channels == d else nn.Linear(d, out_channels)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for m in (self.encoder, *self.convs, self.head):
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+
+    def forward(self, x: Tensor, graph, *args, **kwargs) -> Tensor:
+        h = self.encoder(x)
+        for conv in self.convs:
+            h = h + self.dropout(self.act(conv(h, graph)))
+        return self.head(h)

@@ -10,6 +10,7 @@ execution :class:`~graphlib_pyg.distributed.Runtime`. Subclasses implement ``run
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -17,6 +18,8 @@ from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import clip_grad_norm_
+from torch.optim.lr_scheduler import LambdaLR
 
 from graphlib_pyg.data.tasks import Task
 from graphlib_pyg.distributed import Runtime
@@ -53,6 +56,30 @@ def resolve_device(name: str) -> torch.device:
 def _to(g, device: torch.device):
     """Move a graph input (sparse adjacency, edge_index or None) to ``device``."""
     return g if g is None else g.to(device)
+
+
+#: Optimisers by the ``optimizer`` option: ``make(params, lr=, weight_decay=)``.
+OPTIMIZERS: dict[str, Callable] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+def cosine_with_warmup(opt: torch.optim.Optimizer, epochs: int, warmup: int) -> LambdaLR:
+    """GraphGPS's ``cosine_with_warmup`` (graphgps/optimizer/extra_optimizers.py), stepped once
+    per epoch: the lr factor rises linearly over ``warmup`` epochs (from 1e-6, the first
+    epoch's), then follows half a cosine from 1 to 0 at ``epochs``."""
+    if not 0 <= warmup < epochs:
+        raise ValueError(f"warmup_epochs must be in [0, epochs) = [0, {epochs}), got {warmup}")
+
+    def factor(epoch: int) -> float:
+        if epoch < warmup:
+            return max(1e-6, epoch / warmup)
+        progress = (epoch - warmup) / max(1, epochs - warmup)
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+    return LambdaLR(opt, factor)
+
+
+#: Learning-rate schedules by the ``scheduler`` option: ``make(opt, epochs, warmup_epochs)``.
+SCHEDULERS: dict[str, Callable] = {"cosine": cosine_with_warmup}
 
 
 class ModelTrainer:
@@ -180,6 +207,42 @@ class ModelTrainer:
             progress=self.progress,
             checkpoint=checkpoint,
         )
+
+    def _optimizer(self, params) -> torch.optim.Optimizer:
+        """The run's optimiser (``optimizer``: :data:`OPTIMIZERS`) over ``params`` (tensors or
+        parameter groups) at ``lr`` and ``weight_decay``; with ``clip_grad_norm``, every step
+        first clips the gradients' total L2 norm (a step pre-hook, so every training loop
+        clips the same way, after DDP has averaged the gradients)."""
+        c = self.cfg
+        make = resolve(c.optimizer, OPTIMIZERS, "optimizer")
+        opt = make(params, lr=c.lr, weight_decay=c.weight_decay)
+        if c.clip_grad_norm is not None:
+            if not c.clip_grad_norm > 0:
+                raise ValueError(f"clip_grad_norm must be > 0, got {c.clip_grad_norm!r}")
+            owned = [p for group in opt.param_groups for p in group["params"]]
+
+            def clip(*_) -> None:
+                clip_grad_norm_(owned, c.clip_grad_norm)
+
+            opt.register_step_pre_hook(clip)
+        return opt
+
+    def _scheduled(self, step: Callable[[], float], opt, parts: dict) -> Callable[[], float]:
+        """``step`` followed by one step of the run's lr schedule (``scheduler``), which joins
+        the checkpoint ``parts``; ``step`` itself without a schedule."""
+        c = self.cfg
+        if c.scheduler is None:
+            return step
+        make = resolve(c.scheduler, SCHEDULERS, "scheduler")
+        schedule = make(opt, c.epochs, c.warmup_epochs)
+        parts["schedule"] = schedule
+
+        def scheduled() -> float:
+            loss = step()
+            schedule.step()
+            return loss
+
+        return scheduled
 
     def autocast(self) -> AbstractContextManager:
         """The context this run's forward passes and losses run in (``precision``:

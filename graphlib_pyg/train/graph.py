@@ -49,7 +49,7 @@ class GraphTrainer(ModelTrainer):
         )
         device = self.device
         model = model.to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        opt = self._optimizer(model.parameters())
         loss_fn = F.binary_cross_entropy_with_logits if task.multilabel else F.cross_entropy
         bs = c.batch_size or 128
         gen = torch.Generator().manual_seed(seed)
@@ -111,5 +111,6 @@ class GraphTrainer(ModelTrainer):
             return scores[0], scores[1], val_loss
 
         parts = {"model": model, "opt": opt, "order": GeneratorState(gen)}  # gen: the batches
+        step = self._scheduled(step, opt, parts)
         ckpt = self._checkpoint(seed, run, parts)
         return self._fit(step, evaluate, count_parameters(model), ckpt)

@@ -70,7 +70,7 @@ class LinkTrainer(ModelTrainer):
         g = _to(g, device)
         g_test = g if same else _to(g_test, device)
         train_net = runtime.wrap(net)  # replicas: each rank takes its shard of the positives
-        opt = torch.optim.Adam(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        opt = self._optimizer(net.parameters())
         pos_all = split.train_pos
         bs = c.batch_size or -(-pos_all.size(1) // runtime.world)
         stream, counter = int(torch.initial_seed()) % 2**31, EpochCounter()
@@ -121,5 +121,6 @@ class LinkTrainer(ModelTrainer):
             return val, test
 
         parts = {"model": net, "opt": opt, "step": counter}
+        step = self._scheduled(step, opt, parts)
         ckpt = self._checkpoint(seed, run, parts)
         return self._fit(step, evaluate, count_parameters(encoder, predictor, emb), ckpt)

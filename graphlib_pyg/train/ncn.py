@@ -53,12 +53,11 @@ class NCNTrainer(ModelTrainer):
             **self.model_options,
         )
         self._init(encoder, x, graph)
-        opt = torch.optim.Adam(
+        opt = self._optimizer(
             [
                 {"params": encoder.parameters(), "lr": c.lr},
                 {"params": predictor.parameters(), "lr": o["pred_lr"] or c.lr},
-            ],
-            weight_decay=c.weight_decay,
+            ]
         )
         pos_all = split.train_pos
         bs = c.batch_size or pos_all.size(1)
@@ -102,5 +101,6 @@ class NCNTrainer(ModelTrainer):
             return val, task.evaluate(test_pos, test_neg, split.neg_per_pos)
 
         parts = {"encoder": encoder, "predictor": predictor, "opt": opt}
+        step = self._scheduled(step, opt, parts)
         ckpt = self._checkpoint(seed, run, parts)  # shuffles, negatives: torch's RNG
         return self._fit(step, evaluate, count_parameters(encoder, predictor), ckpt)

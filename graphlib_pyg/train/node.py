@@ -295,7 +295,7 @@ class NodeTrainer(ModelTrainer):
             train_model = runtime.wrap(_SeedForward(model), broadcast_buffers=False)
         else:
             train_model = runtime.wrap(model)  # broadcasts rank 0's parameters
-        opt = torch.optim.Adam(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        opt = self._optimizer(model.parameters())
         r = NodeRun(self, model, train_model, opt, loss_fn, y, split.train, g, runtime)
         if seeded:
             batching: NodeBatching = SeedBatches(r)
@@ -316,8 +316,9 @@ class NodeTrainer(ModelTrainer):
 
         # the model's state dict holds LA's evaluation counter too (its extra state)
         parts = {"model": model, "opt": opt, "batching": batching}
+        step = self._scheduled(batching.step, opt, parts)
         ckpt = self._checkpoint(seed, run, parts)
-        return self._fit(batching.step, evaluate, count_parameters(model), ckpt)
+        return self._fit(step, evaluate, count_parameters(model), ckpt)
 
     def _check(self, runtime: Runtime) -> None:
         c, aug = self.cfg, self.augment

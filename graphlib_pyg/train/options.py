@@ -48,6 +48,10 @@ class TrainOptions:
     checkpoint_every: int = 10  # epochs between checkpoints (with a checkpoint path); 0: none
     keep_checkpoints: bool = False  # keep a run's checkpoint once it finished
     precision: str = "fp32"  # fp32 | bf16 (autocast forward, float32 weights: train/precision.py)
+    optimizer: str = "adam"  # adam | adamw (decoupled weight decay)
+    scheduler: str | None = None  # None: constant lr | cosine (per epoch, after warm-up)
+    warmup_epochs: int = 0  # scheduler=cosine: epochs of linear warm-up first
+    clip_grad_norm: float | None = None  # clip the gradients' total L2 norm to this per step
 
     def __post_init__(self) -> None:
         check_precision(self.precision)  # an unknown value fails before anything trains

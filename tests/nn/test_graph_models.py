@@ -146,8 +146,9 @@ def test_tuned_preset_and_unknown_presets():
         235,
         6,
         0.1,
-        True,
+        "sum",
     )
+    assert cfg["act"] == "gelu" and cfg["scheduler"] == "cosine" and cfg["warmup_epochs"] == 5
     assert resolve_config("gcn", "peptides-func", {"hidden": 8})["hidden"] == 8  # user wins
     with pytest.raises(KeyError, match="peptides-func"):
         resolve_config("gcn", "cora", preset="tuned")

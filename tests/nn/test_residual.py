@@ -88,3 +88,39 @@ def test_heterophilous_datasets_default_to_the_published_residual_baselines():
     gat = resolve_config("gat", "tolokers")
     assert gat["residual"] and gat["hidden"] * gat["heads"] == 512 and gat["input_dropout"] == 0
     assert not resolve_config("gcn", "cora").get("residual")  # Planetoid keeps Kipf's GCN
+
+
+def test_skip_sum_gcn_is_lrgbs_layer_computed_by_hand():
+    """residual=sum: h + dropout(act(GCNConv(h))) per layer (LRGB's gcn_conv_layer.py), no norm,
+    linear maps only where the widths differ."""
+    from graphlib_pyg.nn.residual import SkipSumGNN
+
+    ei, index = _graph()
+    x, adj = torch.randn(30, 16), index.adj_t("gcn")
+    model = build_model("gcn", 16, 16, 16, num_layers=3, dropout=0.1, residual="sum", act="gelu")
+    assert isinstance(model, SkipSumGNN) and len(model.convs) == 3
+    identity = torch.nn.Identity
+    assert isinstance(model.encoder, identity) and isinstance(model.head, identity)
+    assert sum(p.numel() for p in model.parameters()) == 3 * (16 * 16 + 16)  # convs only
+    model.eval()
+    h = x
+    for conv in model.convs:
+        h = h + torch.nn.functional.gelu(adj @ (h @ conv.lin.weight.T) + conv.bias)
+    assert torch.allclose(model(x, adj), h, atol=1e-5)
+    relu = build_model("gcn", 12, 16, 3, num_layers=2, dropout=0.0, residual="sum").eval()
+    assert relu(torch.randn(30, 12), adj).shape == (30, 3)  # maps in and out of width 16
+    assert isinstance(relu.act, torch.nn.ReLU)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"residual": "skip"}, "residual must be one of"),
+        ({"residual": 1}, "residual must be one of"),
+        ({"residual": "sum", "act": "tanh"}, "act must be one of"),
+        ({"residual": True, "act": "relu"}, "pre-norm blocks .* use gelu"),
+    ],
+)
+def test_gcn_residual_and_act_options_are_checked(options, match):
+    with pytest.raises(ValueError, match=match):
+        build_model("gcn", 12, 8, 3, **options)

@@ -42,6 +42,19 @@ CASES = {
     "link": ("gcn", "sbm-link", {"num_nodes": 200}, {"epochs": 8, "batch_size": 256}),
     "ncn": ("ncn", "sbm-link", {"num_nodes": 200}, {"epochs": 4, "hidden": 16}),
     "graph": ("gcn", "graph-sbm", {"num_graphs": 60}, {"epochs": 8, "batch_size": 16}),
+    "graph, cosine schedule": (
+        "gcn",
+        "graph-sbm",
+        {"num_graphs": 60},
+        {
+            "epochs": 8,
+            "batch_size": 16,
+            "scheduler": "cosine",
+            "warmup_epochs": 2,
+            "optimizer": "adamw",
+            "clip_grad_norm": 0.5,
+        },
+    ),
 }
 SAME = ("val", "test", "best_step", "curve")
 
@@ -92,6 +105,7 @@ def _saved_epoch(path: Path) -> int:
         ("ncn", "signal"),
         ("graph", "signal"),
         ("graph", "raise"),
+        ("graph, cosine schedule", "signal"),
     ],
 )
 def test_an_interrupted_run_resumes_to_the_uninterrupted_row(tmp_path, monkeypatch, case, how):
