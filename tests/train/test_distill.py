@@ -61,11 +61,30 @@ def test_cpf_task_is_the_largest_component():
 def test_glnn_student_learns_from_the_teacher(task):
     r = DistillTrainer(task, "mlp", FAST).run(seed=0)
     row = r.row()
-    assert row["setting"] == "transductive" and row["teacher"] == "sage"
+    assert row["setting"] == "transductive" and row["teacher"] == "gcn"
     assert row["teacher_test"] > 0.6  # the csbm teacher is far above chance (0.25)
     assert r.test > 0.5 and r.curve.step[-1] == 30
     # an untrained student (no epochs of distillation) does worse than the distilled one
     assert r.curve.val[-1] > 0.4
+
+
+@pytest.mark.parametrize("teacher, one_weight", [(None, True), ("sage", False)])
+def test_default_teacher_weighs_a_node_as_its_neighbours(task, teacher, one_weight):
+    # GLNN's reference SAGE (DGL SAGEConv, "gcn" aggregator) applies one weight to the mean of
+    # a node and its neighbours: on two linked nodes, swapping their features leaves both
+    # outputs unchanged. PyG's SAGEConv has a separate root weight, so the swap shows.
+    from torch_geometric.data import Data
+
+    config = {"teacher_options": {"num_layers": 1}}
+    if teacher is not None:
+        config["teacher"] = teacher
+    t = DistillTrainer(task, "mlp", config).teacher
+    pair = Data(x=torch.randn(2, 16), edge_index=torch.tensor([[0, 1], [1, 0]]), num_nodes=2)
+    torch.manual_seed(0)
+    model = t._build(16, 4).eval()
+    g = t._graph_arg(pair)
+    out, swapped = model(pair.x, g), model(pair.x.flip(0), g)
+    assert torch.allclose(out, swapped, atol=1e-6) == one_weight
 
 
 def test_teacher_is_cached_and_reused(task, monkeypatch, cache):
