@@ -69,7 +69,8 @@ def plain_model(task: GraphTask, model: str, cfg: dict, edge_index: bool = False
                        c.input_dropout, **o.model)  # fmt: skip
     edges = task.num_edge_features if reads_edge_attr(MODELS[model], dict(o.model)) else None
     net = GraphLevel(body, task.num_features, c.hidden, task.num_classes, task.categorical,
-                     edge_channels=edges)  # fmt: skip
+                     edge_channels=edges, head_layers=c.head_layers,
+                     head_dropout=c.head_dropout)  # fmt: skip
     for conv in net.modules():
         if edge_index and isinstance(conv, GCNConv):
             conv.normalize = True

@@ -93,7 +93,7 @@ RANGES: dict[str, Range] = {
         "hidden epochs num_layers runs batch_size eval_batch eval_every heads out_heads "
         "pred_layers num_neg num_negs emb_dim K nproc pe_dim num_walks walk_length num_samples "
         "d_state expand num_centroids seed_batch eval_orderings bucket_size trans_num_heads "
-        "test_steps aux_depth la_samples la_concat la_eval_draws la_hidden la_latent "
+        "test_steps aux_depth head_layers la_samples la_concat la_eval_draws la_hidden la_latent "
         "la_pretrain_batch la_mc_passes la_select_every".split(),
         POSITIVE_INT,
     ),

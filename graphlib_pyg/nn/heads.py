@@ -55,6 +55,10 @@ class GraphLevel(nn.Module):
             ``edge_attr=``: the edge features encoded to ``hidden_channels`` (``BondEncoder``
             when ``categorical``, else a linear map of ``edge_channels`` columns), or ``None``
             when the graphs have none (``edge_channels=0``).
+        head_layers: linear layers of the MLP head after pooling (LRGB's ``layers_post_mp``;
+            the tuned configs of Tönshoff et al. use 3).
+        head_dropout: dropout after each hidden layer of the head (GraphGym's ``mlp_graph``
+            also drops the pooled input; this head does not).
 
     Shapes:
         - **input:** x (N, in_channels), graph, batch (N,), edge_attr (E, edge_channels) or
@@ -70,8 +74,12 @@ class GraphLevel(nn.Module):
         out_channels: int,
         categorical: bool = False,
         edge_channels: int | None = None,
+        head_layers: int = 2,
+        head_dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        if head_layers < 1:
+            raise ValueError(f"head_layers must be >= 1, got {head_layers}")
         self.reads_edges = edge_channels is not None
         self.edge_encoder: nn.Module | None = None
         if edge_channels and categorical:
@@ -87,9 +95,8 @@ class GraphLevel(nn.Module):
         else:
             self.encoder = nn.Linear(in_channels, hidden_channels)
         self.body = body
-        self.head = pyg_models.MLP(
-            [hidden_channels, hidden_channels, out_channels], norm=None, dropout=0.0
-        )
+        widths = [hidden_channels] * head_layers + [out_channels]
+        self.head = pyg_models.MLP(widths, norm=None, dropout=float(head_dropout))
 
     def reset_parameters(self) -> None:
         for mod in (self.encoder, self.edge_encoder, self.body, self.head):

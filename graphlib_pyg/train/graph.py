@@ -46,6 +46,8 @@ class GraphTrainer(ModelTrainer):
             task.num_classes,
             task.categorical,
             edge_channels=task.num_edge_features if edges else None,
+            head_layers=c.head_layers,
+            head_dropout=c.head_dropout,
         )
         device = self.device
         model = model.to(device)

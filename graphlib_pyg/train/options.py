@@ -44,6 +44,8 @@ class TrainOptions:
     select: str = "metric"  # metric (best validation score) | loss (lowest validation loss)
     sampler: str = "neighbor"  # mini-batches: neighbor (sampled, fanouts) | exact (full k-hop)
     batch_order: str = "random"  # graph-level batches: random | size (similar sizes)
+    head_layers: int = 2  # graph tasks: linear layers of the MLP head after pooling
+    head_dropout: float = 0.0  # graph tasks: dropout after each hidden layer of that head
     device: str = "cpu"  # where the model trains in one process: cpu | cuda | cuda:K | auto
     checkpoint_every: int = 10  # epochs between checkpoints (with a checkpoint path); 0: none
     keep_checkpoints: bool = False  # keep a run's checkpoint once it finished

@@ -155,3 +155,18 @@ def test_tuned_preset_and_unknown_presets():
     for preset in PEPTIDES_PRESETS.values():
         for name, cfg in preset.items():
             RunOptions.parse(name, cfg)  # every key is an option of that model
+
+
+def test_graph_head_depth_and_dropout_are_options():
+    body = build_model("gcn", 8, 8, 8, num_layers=1, dropout=0.0)
+    deep = GraphLevel(body, 9, 8, 10, categorical=True, head_layers=3, head_dropout=0.5)
+    lins = [(m.in_channels, m.out_channels) for m in deep.head.lins]  # PyG's Linear layers
+    assert lins == [(8, 8), (8, 8), (8, 10)]
+    one = GraphLevel(body, 9, 8, 10, categorical=True, head_layers=1)
+    assert [m.out_channels for m in one.head.lins] == [10]
+    x = torch.zeros(5, 9, dtype=torch.long)
+    ei, b = torch.tensor([[0, 1], [1, 0]]), torch.tensor([0, 0, 0, 1, 1])
+    deep.train()
+    assert not torch.equal(deep(x, ei, b), deep(x, ei, b))  # dropout in the head
+    with pytest.raises(ValueError, match="head_layers"):
+        GraphLevel(body, 9, 8, 10, head_layers=0)
