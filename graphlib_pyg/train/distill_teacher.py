@@ -39,8 +39,9 @@ from graphlib_pyg.utils import count_parameters, seed_everything
 #: datasets (graphless-neural-networks train.conf.yaml: 2 layers, hidden 128, lr 0.01,
 #: dropout 0, weight decay 5e-4; experiments/sage_cpf.sh: 200 epochs, patience 50). Ours trains
 #: full-batch; the reference samples 5 neighbours per hop in batches of 512 (with its layers,
-#: amazon-photo seeds 0-2: 90.8 sampled, 90.8 full-batch). Its layers are GCN-like (DGL
-#: SAGEConv's "gcn" aggregator), hence GLNN's default ``teacher=gcn`` (distill.GLNN_DEFAULTS).
+#: amazon-photo seeds 0-2: 90.0 sampled, 90.8 full-batch; benchmarks/results/distill/
+#: teacher_layers.py). Its layers are GCN-like (DGL SAGEConv's "gcn" aggregator), hence GLNN's
+#: default ``teacher=gcn`` (distill.GLNN_DEFAULTS).
 TEACHER_DEFAULTS: dict = {
     "hidden": 128,
     "num_layers": 2,
