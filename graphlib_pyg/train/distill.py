@@ -74,15 +74,12 @@ from graphlib_pyg.train.distill_teacher import (
 )
 from graphlib_pyg.utils import count_parameters, seed_everything
 
-#: GLNN's options (graphless-neural-networks): ``teacher`` ``gcn``: the reference's ``SAGE`` is
-#: built from DGL ``SAGEConv(..., "gcn")`` layers (models.py), one weight applied to the mean
-#: of a node's and its neighbours' features, which the registry's ``gcn`` (one weight, D^-1/2
-#: (A + I) D^-1/2) is closest to; the registry's ``sage`` (PyG's SAGEConv: a separate root
-#: weight, the mean over the neighbours only) scored 3-4 points lower on the Amazon graphs.
-#: ``lamb`` 0 (train_student.py --lamb default), 200 epochs, patience 50
-#: (experiments/glnn_cpf.sh), batches of 512 (--batch_size), a 2-layer student of width 128
-#: (train.conf.yaml global); lr / weight decay / dropout are Cora's MLP entry of
-#: train.conf.yaml, other datasets in :data:`STUDENT_DATASET_DEFAULTS`.
+#: GLNN's options (graphless-neural-networks): ``teacher`` ``gcn``, as its ``SAGE`` is DGL
+#: ``SAGEConv(..., "gcn")`` layers (one weight on the mean of a node and its neighbours; PyG's
+#: SAGEConv, our ``sage``, has a root weight and scored 3-4 points lower on the Amazon graphs);
+#: ``lamb`` 0 (train_student.py), 200 epochs, patience 50 (experiments/glnn_cpf.sh), batches
+#: of 512, a 2-layer student of width 128 (train.conf.yaml global); lr / weight decay /
+#: dropout: Cora's MLP entry of train.conf.yaml, others in :data:`STUDENT_DATASET_DEFAULTS`.
 #: ``holdout`` 0.2: the share of test nodes hidden in the inductive setting (--split_rate).
 GLNN_DEFAULTS: dict = {
     "teacher": "gcn",

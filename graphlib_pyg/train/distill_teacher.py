@@ -260,7 +260,7 @@ class TeacherTrainer(ModelTrainer):
             model = VQTeacher(*convs, dim, c.hidden, num_classes, quantizer, v["lamb_node"],
                               v["lamb_edge"], v["edge_dense_max"], c.dropout)  # fmt: skip
         model = model.to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        opt = self._optimizer(model.parameters())
         generator = torch.Generator().manual_seed(seed)
         best = {"val": -1.0, "state": copy.deepcopy(model.state_dict())}
 
@@ -285,7 +285,7 @@ class TeacherTrainer(ModelTrainer):
                 best.update(val=val, state=copy.deepcopy(model.state_dict()))
             return val, test
 
-        params = count_parameters(model)
+        params, step = count_parameters(model), self._scheduled(step, opt, {})
         result = fit(step, evaluate, epochs=c.epochs, eval_every=c.eval_every,
                      patience=c.patience, params=params)  # fmt: skip
         model.load_state_dict(best["state"])
