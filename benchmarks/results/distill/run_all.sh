@@ -45,8 +45,9 @@ done
 for ds in amazon-photo amazon-computers; do
   $B --trainer glnn --model mlp --dataset $ds --out $R/$ds-t2.jsonl split=cpf
 done
+$B --trainer glnn --model mlp --dataset cora --out $R/cora-inductive-t2.jsonl split=cpf setting=inductive
 $B --trainer glnn --model mlp --dataset amazon-photo --out $R/amazon-photo-inductive.jsonl split=cpf setting=inductive
-for ds in amazon-photo amazon-computers; do
-  $B --trainer vqgraph --model mlp --dataset $ds --out $R/$ds.jsonl split=cpf $VQ2
+for ds in amazon-photo amazon-computers; do  # VQGraph, v2 teacher
+  $B --trainer vqgraph --model mlp --dataset $ds --out $R/$ds-v2.jsonl split=cpf $VQ2
 done
 $B --trainer vqgraph --model mlp --dataset amazon-photo --out $R/amazon-photo-inductive.jsonl split=cpf $VQ2 setting=inductive
