@@ -98,12 +98,14 @@ RANGES: dict[str, Range] = {
         POSITIVE_INT,
     ),
     **dict.fromkeys(
-        "patience start lap_pe first_step la_warmup warmup_epochs".split(), NON_NEGATIVE_INT
+        "patience start lap_pe first_step la_warmup warmup_epochs plateau_patience".split(),
+        NON_NEGATIVE_INT,
     ),
     **dict.fromkeys(
         "lr pred_lr la_pretrain_lr temperature la_tem clip_grad_norm".split(), POSITIVE
     ),
-    **dict.fromkeys("weight_decay la_lam la_pretrain_epochs".split(), NON_NEGATIVE),
+    **dict.fromkeys("weight_decay la_lam la_pretrain_epochs min_lr".split(), NON_NEGATIVE),
+    "plateau_factor": Range(0, 1, low_open=True, high_open=True),
 }
 
 

@@ -19,7 +19,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import clip_grad_norm_
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
 
 from graphlib_pyg.data.tasks import Task
 from graphlib_pyg.distributed import Runtime
@@ -78,8 +78,12 @@ def cosine_with_warmup(opt: torch.optim.Optimizer, epochs: int, warmup: int) -> 
     return LambdaLR(opt, factor)
 
 
-#: Learning-rate schedules by the ``scheduler`` option: ``make(opt, epochs, warmup_epochs)``.
+#: Per-epoch learning-rate schedules by the ``scheduler`` option: ``make(opt, epochs,
+#: warmup_epochs)``. ``plateau`` (torch's ``ReduceLROnPlateau`` on the validation loss, options
+#: ``plateau_factor``, ``plateau_patience``, ``min_lr``) steps after evaluations instead
+#: (:meth:`ModelTrainer._scheduled`).
 SCHEDULERS: dict[str, Callable] = {"cosine": cosine_with_warmup}
+SCHEDULER_NAMES = (*SCHEDULERS, "plateau")
 
 
 class ModelTrainer:
@@ -227,14 +231,34 @@ class ModelTrainer:
             opt.register_step_pre_hook(clip)
         return opt
 
-    def _scheduled(self, step: Callable[[], float], opt, parts: dict) -> Callable[[], float]:
-        """``step`` followed by one step of the run's lr schedule (``scheduler``), which joins
-        the checkpoint ``parts``; ``step`` itself without a schedule."""
+    def _scheduled(self, step: Callable[[], float], evaluate: Callable[[], tuple], opt,
+                   parts: dict) -> tuple[Callable[[], float], Callable[[], tuple]]:  # fmt: skip
+        """``(step, evaluate)`` with the run's lr schedule (``scheduler``), which joins the
+        checkpoint ``parts``: ``cosine`` steps after every epoch, ``plateau`` after every
+        evaluation, on the validation loss (the third value ``evaluate`` returns; GraphGPS
+        steps it on the validation loss too, and only with an evaluation every epoch)."""
         c = self.cfg
         if c.scheduler is None:
-            return step
-        make = resolve(c.scheduler, SCHEDULERS, "scheduler")
-        schedule = make(opt, c.epochs, c.warmup_epochs)
+            return step, evaluate
+        resolve(c.scheduler, dict.fromkeys(SCHEDULER_NAMES), "scheduler")  # unknown: an error
+        if c.scheduler == "plateau":
+            if c.eval_every != 1:
+                raise ValueError(f"scheduler=plateau counts evaluations as epochs: it needs "
+                                 f"eval_every=1, got {c.eval_every}")  # fmt: skip
+            plateau = ReduceLROnPlateau(opt, "min", factor=c.plateau_factor,
+                                        patience=c.plateau_patience, min_lr=c.min_lr)  # fmt: skip
+            parts["schedule"] = plateau
+
+            def evaluated() -> tuple:
+                scores = evaluate()
+                if len(scores) < 3:
+                    raise ValueError(f"scheduler=plateau steps on the validation loss, which "
+                                     f"{type(self).__name__} does not compute")  # fmt: skip
+                plateau.step(scores[2])
+                return scores
+
+            return step, evaluated
+        schedule = SCHEDULERS[c.scheduler](opt, c.epochs, c.warmup_epochs)
         parts["schedule"] = schedule
 
         def scheduled() -> float:
@@ -242,7 +266,7 @@ class ModelTrainer:
             schedule.step()
             return loss
 
-        return scheduled
+        return scheduled, evaluate
 
     def autocast(self) -> AbstractContextManager:
         """The context this run's forward passes and losses run in (``precision``:

@@ -285,7 +285,8 @@ class TeacherTrainer(ModelTrainer):
                 best.update(val=val, state=copy.deepcopy(model.state_dict()))
             return val, test
 
-        params, step = count_parameters(model), self._scheduled(step, opt, {})
+        params = count_parameters(model)
+        step, evaluate = self._scheduled(step, evaluate, opt, {})
         result = fit(step, evaluate, epochs=c.epochs, eval_every=c.eval_every,
                      patience=c.patience, params=params)  # fmt: skip
         model.load_state_dict(best["state"])

@@ -113,6 +113,6 @@ class GraphTrainer(ModelTrainer):
             return scores[0], scores[1], val_loss
 
         parts = {"model": model, "opt": opt, "order": GeneratorState(gen)}  # gen: the batches
-        step = self._scheduled(step, opt, parts)
+        step, evaluate = self._scheduled(step, evaluate, opt, parts)
         ckpt = self._checkpoint(seed, run, parts)
         return self._fit(step, evaluate, count_parameters(model), ckpt)

@@ -121,6 +121,6 @@ class LinkTrainer(ModelTrainer):
             return val, test
 
         parts = {"model": net, "opt": opt, "step": counter}
-        step = self._scheduled(step, opt, parts)
+        step, evaluate = self._scheduled(step, evaluate, opt, parts)
         ckpt = self._checkpoint(seed, run, parts)
         return self._fit(step, evaluate, count_parameters(encoder, predictor, emb), ckpt)

@@ -101,6 +101,6 @@ class NCNTrainer(ModelTrainer):
             return val, task.evaluate(test_pos, test_neg, split.neg_per_pos)
 
         parts = {"encoder": encoder, "predictor": predictor, "opt": opt}
-        step = self._scheduled(step, opt, parts)
+        step, evaluate = self._scheduled(step, evaluate, opt, parts)
         ckpt = self._checkpoint(seed, run, parts)  # shuffles, negatives: torch's RNG
         return self._fit(step, evaluate, count_parameters(encoder, predictor), ckpt)

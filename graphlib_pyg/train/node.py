@@ -316,7 +316,7 @@ class NodeTrainer(ModelTrainer):
 
         # the model's state dict holds LA's evaluation counter too (its extra state)
         parts = {"model": model, "opt": opt, "batching": batching}
-        step = self._scheduled(batching.step, opt, parts)
+        step, evaluate = self._scheduled(batching.step, evaluate, opt, parts)
         ckpt = self._checkpoint(seed, run, parts)
         return self._fit(step, evaluate, count_parameters(model), ckpt)
 

@@ -51,8 +51,11 @@ class TrainOptions:
     keep_checkpoints: bool = False  # keep a run's checkpoint once it finished
     precision: str = "fp32"  # fp32 | bf16 (autocast forward, float32 weights: train/precision.py)
     optimizer: str = "adam"  # adam | adamw (decoupled weight decay)
-    scheduler: str | None = None  # None: constant lr | cosine (per epoch, after warm-up)
+    scheduler: str | None = None  # None: constant lr | cosine (per epoch, after warm-up) | plateau
     warmup_epochs: int = 0  # scheduler=cosine: epochs of linear warm-up first
+    plateau_factor: float = 0.1  # scheduler=plateau: lr *= this after ``plateau_patience``
+    plateau_patience: int = 10  # evaluations without a lower validation loss (GraphGym's)
+    min_lr: float = 0.0  # scheduler=plateau: the lr never goes below this
     clip_grad_norm: float | None = None  # clip the gradients' total L2 norm to this per step
 
     def __post_init__(self) -> None:

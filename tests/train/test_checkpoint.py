@@ -55,6 +55,18 @@ CASES = {
             "clip_grad_norm": 0.5,
         },
     ),
+    "graph, plateau schedule": (
+        "gcn",
+        "graph-sbm",
+        {"num_graphs": 60},
+        {
+            "epochs": 8,
+            "batch_size": 16,
+            "scheduler": "plateau",
+            "plateau_patience": 0,
+            "plateau_factor": 0.5,
+        },
+    ),
 }
 SAME = ("val", "test", "best_step", "curve")
 
@@ -106,6 +118,7 @@ def _saved_epoch(path: Path) -> int:
         ("graph", "signal"),
         ("graph", "raise"),
         ("graph, cosine schedule", "signal"),
+        ("graph, plateau schedule", "raise"),
     ],
 )
 def test_an_interrupted_run_resumes_to_the_uninterrupted_row(tmp_path, monkeypatch, case, how):

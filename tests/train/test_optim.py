@@ -59,3 +59,26 @@ def test_a_scheduled_run_ends_at_a_small_lr_and_differs_from_a_constant_one():
                              progress=False)  # fmt: skip
     # epoch 1 runs at lr 1e-6 * lr: its loss is the untrained model's, unlike the constant run
     assert sched["curve"]["train_loss"][1] > plain["curve"]["train_loss"][1]
+
+
+def test_plateau_halves_the_lr_after_patience_evaluations_without_a_lower_val_loss():
+    task = load_task("csbm", num_nodes=60)
+    cfg = {"scheduler": "plateau", "plateau_factor": 0.5, "plateau_patience": 1}
+    trainer = NodeTrainer(task, "gcn", cfg)
+    w = torch.nn.Parameter(torch.ones(1))
+    opt, parts = trainer._optimizer([w]), {}
+    losses = iter([1.0, 0.9, 0.95, 0.97, 0.5])
+    step, evaluate = trainer._scheduled(lambda: 0.0, lambda: (0.5, 0.5, next(losses)), opt, parts)
+    lrs = []
+    for _ in range(5):
+        step()
+        evaluate()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == pytest.approx([0.01, 0.01, 0.01, 0.005, 0.005])  # 2 bad evaluations > 1
+    assert "schedule" in parts  # checkpointed with the run
+    with pytest.raises(ValueError, match="validation loss"):
+        trainer._scheduled(lambda: 0.0, lambda: (0.5, 0.5), opt, {})[1]()
+    with pytest.raises(ValueError, match="eval_every=1"):
+        NodeTrainer(task, "gcn", {**cfg, "eval_every": 2})._scheduled(step, evaluate, opt, {})
+    with pytest.raises(KeyError, match="scheduler"):
+        NodeTrainer(task, "gcn", {"scheduler": "cosin"})._scheduled(step, evaluate, opt, {})
