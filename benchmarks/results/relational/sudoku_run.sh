@@ -1,7 +1,8 @@
 #!/bin/sh
 # Sudoku experiments of benchmarks/README.md (issue 27): RRN vs its non-recurrent baseline
 # (GatedStack, --model ggnn) at two difficulty levels, CPU budget (bf16, 16 training steps).
-# Run from the repository root; rerunning skips finished runs.
+# Run from the repository root; rerunning skips finished runs and resumes an unfinished one from
+# its mid-run checkpoint (results/relational/sudoku.jsonl.ckpt/, saved every epoch).
 set -e
 export GRAPHLIB_DATA=${GRAPHLIB_DATA:-../shared/data} OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 R=benchmarks/results/relational
