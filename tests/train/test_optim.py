@@ -51,7 +51,7 @@ def test_options_are_checked_at_the_edge():
         run_benchmark("gcn", "csbm", runs=1, config={"warmup_epochs": -1}, progress=False)
 
 
-def test_a_scheduled_run_ends_at_a_small_lr_and_differs_from_a_constant_one():
+def test_a_cosine_run_warms_up_first_so_it_trails_a_constant_lr_run_early():
     data = {"num_nodes": 120}
     cfg = {"epochs": 6, "hidden": 8, "scheduler": "cosine", "warmup_epochs": 1}
     (sched,) = run_benchmark("gcn", "csbm", runs=1, data=data, config=cfg, progress=False)
