@@ -12,8 +12,9 @@ from collections.abc import Callable
 from torch import Tensor, nn
 from torch_geometric.nn import models as pyg_models
 
+from graphlib_pyg.nn.conv.gatedgcn import ACTIVATIONS
 from graphlib_pyg.nn.conv.resolver import EDGE_CONVS, ConvFactory, conv_factory
-from graphlib_pyg.nn.residual import SKIP_ACTIVATIONS, ResidualGNN, SkipSumGNN
+from graphlib_pyg.nn.residual import ResidualGNN, SkipSumGNN
 
 
 class _MLPIgnoringGraph(nn.Module):
@@ -61,8 +62,8 @@ def _gcn(i, h, o, layers, dropout, residual, act, **kw):
     if prenorm and act not in (None, "gelu"):
         raise ValueError(f"gcn: the pre-norm blocks (residual={residual!r}) use gelu, got "
                          f"act={act!r}")  # fmt: skip
-    if act not in (None, *SKIP_ACTIVATIONS):
-        raise ValueError(f"gcn: act must be one of {sorted(SKIP_ACTIVATIONS)}, got {act!r}")
+    if act not in (None, *ACTIVATIONS):
+        raise ValueError(f"gcn: act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
     act = act or "relu"
     if residual == "sum":
         return SkipSumGNN(i, h, o, layers, _square(conv_factory("gcn", graph="gcn")), dropout, act)

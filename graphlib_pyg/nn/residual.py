@@ -1,10 +1,13 @@
-"""The pre-norm residual GNN of Platonov et al. (ICLR 2023) around any PyG convolution."""
+"""Residual GNNs around any PyG convolution: Platonov et al.'s pre-norm blocks (ICLR 2023)
+and LRGB's skip-sum layers."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from torch import Tensor, nn
+
+from graphlib_pyg.nn.conv.gatedgcn import ACTIVATIONS
 
 
 class ResidualGNN(nn.Module):
@@ -89,10 +92,6 @@ class ResidualGNN(nn.Module):
         return self.output_linear(self.output_norm(h))
 
 
-#: Activations of :class:`SkipSumGNN` by name.
-SKIP_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
-
-
 class SkipSumGNN(nn.Module):
     r"""LRGB's residual GNN (``custom_gnn`` with ``gnn.residual: True``; the tuned GCN of
     Tönshoff et al. 2023, "Where Did the Gap Go?"): each layer adds its activated convolution to
@@ -130,13 +129,13 @@ class SkipSumGNN(nn.Module):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        if act not in SKIP_ACTIVATIONS:
-            raise ValueError(f"act must be one of {sorted(SKIP_ACTIVATIONS)}, got {act!r}")
+        if act not in ACTIVATIONS:
+            raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
         d = hidden_channels
         self.in_channels, self.hidden_channels = in_channels, d
         self.encoder = nn.Identity() if in_channels == d else nn.Linear(in_channels, d)
         self.convs = nn.ModuleList([make_conv(d) for _ in range(num_layers)])
-        self.act, self.dropout = SKIP_ACTIVATIONS[act](), nn.Dropout(dropout)
+        self.act, self.dropout = ACTIVATIONS[act], nn.Dropout(dropout)
         self.head = nn.Identity() if out_channels == d else nn.Linear(d, out_channels)
         self.reset_parameters()
 
